@@ -1,0 +1,56 @@
+"""The `openpool` command. Each sub-command lives with the part it drives; this module only assembles them."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from openpool.settings import SettingsError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as error:
+            click.echo(f"openpool: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="openpool-stream")
+def main() -> None:
+    """OpenPool Stream: S3 event files to Kafka, live worker state, WAL-first ETH payouts."""
+
+
+def _not_yet(name: str, issue: str) -> click.Command:
+    @click.command(name=name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def command() -> None:
+        click.echo(f"openpool {name}: not yet available ({issue})", err=True)
+        sys.exit(2)
+
+    command.help = f"Not yet available: {issue}."
+    return command
+
+
+def _register() -> None:
+    from openpool.stack.cli import stack
+
+    main.add_command(stack)
+    for name, issue in [
+        ("run", "stream app issue"),
+        ("bridge", "bridge issue"),
+        ("worker", "stream app issue"),
+        ("payments", "payments issue"),
+        ("replay", "replay issue"),
+        ("dlq", "reliability issue"),
+        ("generate", "demo issue"),
+        ("demo", "demo issue"),
+        ("bench", "demo issue"),
+    ]:
+        if name not in main.commands:
+            main.add_command(_not_yet(name, issue))
+
+
+_register()

@@ -1,0 +1,77 @@
+"""Every Kafka topic the project owns, with its partition count and cleanup policy, in one place.
+
+The bridge, the stream app and the payer create what they need from here at start-up; the Kubernetes
+KafkaTopic manifests are checked against the same declarations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from openpool.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def kafka_configs(self) -> dict[str, str]:
+        policy = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        return {**policy, **self.configs}
+
+
+def owned_topics(settings: Settings) -> list[TopicSpec]:
+    names = settings.topics
+    return [
+        TopicSpec(names.events, settings.events_partitions, compacted=False, configs={"retention.ms": "-1"}),
+        TopicSpec(names.dead_letters, 1, compacted=False, configs={"retention.ms": "-1"}),
+        TopicSpec(names.bridge_progress, 1, compacted=True),
+        TopicSpec(names.payout_wal, 1, compacted=True, configs={"min.compaction.lag.ms": "604800000"}),
+        TopicSpec(names.earnings, settings.worker_partitions, compacted=True),
+    ]
+
+
+async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> None:
+    """Create the topics that are missing; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if not missing:
+            return
+        new_topics = [
+            NewTopic(
+                name=spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=settings.topic_replication_factor,
+                topic_configs=spec.kafka_configs(),
+            )
+            for spec in missing
+        ]
+        try:
+            await admin.create_topics(new_topics)
+        except TopicAlreadyExistsError:
+            pass
+        await _wait_for_metadata(admin, {spec.name for spec in missing})
+        log.info("created topics", extra={"topics": sorted(spec.name for spec in missing)})
+    finally:
+        await admin.close()
+
+
+async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str]) -> None:
+    for _ in range(50):
+        if names <= set(await admin.list_topics()):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"topics not visible after creation: {sorted(names)}")
