@@ -30,7 +30,12 @@ from openpool.domain.events import (
     parse_dt,
 )
 
-_FILE_NAME = re.compile(r"^(?P<stamp_start>\d{8}T\d{6}Z)_(?P<stamp_end>\d{8}T\d{6}Z)\.json$")
+_FILE_NAME = re.compile(r"(?P<stamp_start>[0-9]{8}T[0-9]{6}Z)_(?P<stamp_end>[0-9]{8}T[0-9]{6}Z)\.json")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+# Emitter files nest three deep. A deeper element is still parsed and rejected on its own; only nesting past
+# what CPython's default recursion limit allows makes the whole file unreadable.
+MAX_NESTING = 1000
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 _PayloadModel = type[
@@ -98,7 +103,7 @@ class SourceKey:
         head = f"{region}-{node_type}-"
         if not name.startswith(head):
             return None
-        match = _FILE_NAME.match(name[len(head) :])
+        match = _FILE_NAME.fullmatch(name[len(head) :])
         if match is None:
             return None
         try:
@@ -127,7 +132,7 @@ class ParsedFile:
 
 def parse_event_file(source: SourceKey, body: bytes) -> ParsedFile:
     try:
-        document = json.loads(body)
+        document = loads_bounded(body)
     except (ValueError, RecursionError) as error:
         detail = str(error)[:200] if not isinstance(error, RecursionError) else "nesting too deep"
         return ParsedFile((), (Rejection("invalid_json", detail, None, body),))
@@ -154,6 +159,24 @@ def parse_event_object(
         return _parse(element, region, node_type)
     except _Rejected as rejected:
         return Rejection(rejected.reason, rejected.detail, position, _raw(element))
+
+
+def loads_bounded(body: bytes | str) -> Any:
+    """`json.loads`, refusing nesting deeper than MAX_NESTING first.
+
+    The parser recurses per level, bounded only by the recursion limit, which web3's dependencies raise to
+    100000 on import: past what the C stack holds, so a deep enough body would crash the process.
+    """
+    data = body.encode() if isinstance(body, str) else body
+    depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub(b"", data)):
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ValueError(f"nesting deeper than {MAX_NESTING} levels")
+        else:
+            depth -= 1
+    return json.loads(data)
 
 
 class _Rejected(Exception):
@@ -187,7 +210,7 @@ def _parse(element: object, region: str | None, node_type: str | None) -> Event:
         raise _Rejected("partition_mismatch", f"{event_region}/{event_node_type} in file of {region}/{node_type}")
     try:
         dt = parse_dt(_required_text(element, "DT"))
-    except ValueError as error:
+    except (ValueError, OverflowError) as error:
         raise _Rejected("invalid_timestamp", str(error)[:100]) from None
     payload_obj = element.get("Payload")
     if payload_obj is None:

@@ -36,9 +36,14 @@ class NodeType(StrEnum):
 
 
 def _checksummed(value: str) -> str:
-    if not is_hex_address(value):
-        raise PydanticCustomError("invalid_address", "not a 20-byte hex Ethereum address")
-    return to_checksum_address(value)
+    if not value.startswith("0x") or not is_hex_address(value):
+        raise PydanticCustomError("invalid_address", "not a 0x-prefixed 20-byte hex Ethereum address")
+    checksummed = to_checksum_address(value)
+    digits = value[2:]
+    # Mixed case claims an EIP-55 checksum; a wrong one means the text was corrupted somewhere.
+    if digits != digits.lower() and digits != digits.upper() and value != checksummed:
+        raise PydanticCustomError("invalid_address", "EIP-55 checksum does not match")
+    return checksummed
 
 
 def _non_negative_fees(value: int) -> int:
@@ -116,7 +121,7 @@ Payload = (
 
 
 class Event(BaseModel):
-    """One envelope with its typed payload. `raw` keeps the emitter's JSON object for re-publication."""
+    """One envelope with its typed payload."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -172,7 +177,7 @@ def parse_dt(text: str) -> datetime:
 
 def is_event_id(text: str) -> bool:
     try:
-        uuid.UUID(text)
+        canonical = str(uuid.UUID(text))
     except ValueError:
         return False
-    return len(text) == 36
+    return canonical == text.lower()
