@@ -374,3 +374,25 @@ def test_parsing_an_object_directly_agrees_with_parsing_it_in_a_file(document: d
     event = parse_event_object(document, region=SOURCE.region, node_type=SOURCE.node_type)
     assert isinstance(event, Event)
     assert parse_event_file(SOURCE, json.dumps([document]).encode()).events[0].event == event
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", "invalid_address"),  # last letter's case flipped
+        ("5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "invalid_address"),  # no 0x
+        ("0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED", None),  # one case: no checksum claimed
+    ],
+)
+def test_a_mixed_case_address_must_carry_a_valid_eip55_checksum(address: str, reason: str | None) -> None:
+    body = json.dumps([transcode_job_processed(ethAddress=address)]).encode()
+    parsed = parse_event_file(SOURCE, body)
+    assert [rejection.reason for rejection in parsed.rejections] == ([reason] if reason else [])
+    if reason is None:
+        assert parsed.events[0].event.worker_address == "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+
+
+def test_an_event_id_must_be_a_canonical_uuid() -> None:
+    odd = "----0123456789abcdef0123456789abcdef"
+    body = json.dumps([transcode_job_processed() | {"ID": odd}]).encode()
+    assert [rejection.reason for rejection in parse_event_file(SOURCE, body).rejections] == ["invalid_id"]
