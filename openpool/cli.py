@@ -38,6 +38,12 @@ def _register() -> None:
     from openpool.stack.cli import stack
 
     main.add_command(stack)
+    from bridge.cli import bridge
+    from stream_app.cli import run, worker
+
+    main.add_command(bridge)
+    main.add_command(run)
+    main.add_command(worker)
     for name, issue in [
         ("run", "stream app issue"),
         ("bridge", "bridge issue"),
@@ -54,3 +60,7 @@ def _register() -> None:
 
 
 _register()
+
+
+if __name__ == "__main__":
+    main()

@@ -84,6 +84,14 @@ class Settings(BaseSettings):
         120.0, gt=0, validation_alias=_env("OPENPOOL_PAYOUT_REPLACE_AFTER_SECONDS")
     )
     payer_address: str | None = Field(None, validation_alias=_env("OPENPOOL_PAYER_ADDRESS"))
+    payout_receipt_timeout_seconds: float = Field(
+        600.0, gt=0, validation_alias=_env("OPENPOOL_PAYOUT_RECEIPT_TIMEOUT_SECONDS")
+    )
+    payout_max_replacements: int = Field(3, ge=0, validation_alias=_env("OPENPOOL_PAYOUT_MAX_REPLACEMENTS"))
+    payout_poll_interval_seconds: float = Field(
+        0.5, gt=0, validation_alias=_env("OPENPOOL_PAYOUT_POLL_INTERVAL_SECONDS")
+    )
+    payout_audit_prefix: str = Field("payments/audit/", validation_alias=_env("OPENPOOL_PAYOUT_AUDIT_PREFIX"))
 
     # --- Kafka and the stream app ---
     kafka_bootstrap_servers: str = Field("127.0.0.1:19092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
@@ -102,6 +110,12 @@ class Settings(BaseSettings):
         (3600, 86400), validation_alias=_env("OPENPOOL_PERFORMANCE_WINDOWS_SECONDS")
     )
     export_interval_seconds: float = Field(300.0, gt=0, validation_alias=_env("OPENPOOL_EXPORT_INTERVAL_SECONDS"))
+    kafka_session_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("OPENPOOL_KAFKA_SESSION_TIMEOUT_SECONDS")
+    )
+    kafka_heartbeat_interval_seconds: float = Field(
+        3.0, gt=0, validation_alias=_env("OPENPOOL_KAFKA_HEARTBEAT_INTERVAL_SECONDS")
+    )
     web_port: int = Field(6066, ge=0, le=65535, validation_alias=_env("OPENPOOL_WEB_PORT"))
     metrics_port: int = Field(9464, ge=0, le=65535, validation_alias=_env("OPENPOOL_METRICS_PORT"))
 
@@ -157,8 +171,24 @@ class TopicNames:
         return f"{self.app_id}.payout-wal"
 
     @property
+    def attributed_jobs(self) -> str:
+        return f"{self.app_id}.attributed-jobs"
+
+    @property
     def earnings(self) -> str:
         return f"{self.app_id}.earnings"
+
+    @property
+    def connections(self) -> str:
+        return f"{self.app_id}.connections"
+
+    @property
+    def performance(self) -> str:
+        return f"{self.app_id}.performance"
+
+    @property
+    def pool_totals(self) -> str:
+        return f"{self.app_id}.pool-totals"
 
     @property
     def bridge_group(self) -> str:

@@ -7,6 +7,7 @@ KafkaTopic manifests are checked against the same declarations.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -37,7 +38,12 @@ def owned_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(names.dead_letters, 1, compacted=False, configs={"retention.ms": "-1"}),
         TopicSpec(names.bridge_progress, 1, compacted=True),
         TopicSpec(names.payout_wal, 1, compacted=True, configs={"min.compaction.lag.ms": "604800000"}),
-        TopicSpec(names.earnings, settings.worker_partitions, compacted=True),
+        TopicSpec(names.attributed_jobs, settings.worker_partitions, compacted=False),
+        # Read models: the latest value per key, which the API, the exporter and the payer load whole.
+        TopicSpec(names.earnings, 1, compacted=True),
+        TopicSpec(names.connections, 1, compacted=True),
+        TopicSpec(names.performance, 1, compacted=True),
+        TopicSpec(names.pool_totals, 1, compacted=True),
     ]
 
 
@@ -59,10 +65,8 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> None:
             )
             for spec in missing
         ]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent starter created it first
             await admin.create_topics(new_topics)
-        except TopicAlreadyExistsError:
-            pass
         await _wait_for_metadata(admin, {spec.name for spec in missing})
         log.info("created topics", extra={"topics": sorted(spec.name for spec in missing)})
     finally:
@@ -75,3 +79,18 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str]) -> Non
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"topics not visible after creation: {sorted(names)}")
+
+
+async def partitions_of(bootstrap_servers: str, topics: list[str]) -> dict[str, list[int]]:
+    """Partition numbers of each existing topic (a missing topic is absent from the answer)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {
+        item["topic"]: sorted(p["partition"] for p in item["partitions"])
+        for item in described
+        if item["error_code"] == 0 and item["partitions"]
+    }

@@ -1,0 +1,184 @@
+"""Stage 1: per partition key (`region|node_type`), in order — dedup, AI correlation, connections.
+
+Thin shell: decode the record, ask the pure core what it means, write tables and topics. The order of
+writes follows docs/design.md: an AI match is forwarded and acked before the correlation value that
+consumed it is written; a transcode job derives from its event alone, so a re-delivered original is simply
+forwarded again and stage 2 drops the duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from openpool.dead_letters import DeadLetter, DeadLetterWriter
+from openpool.domain import connections as connections_core
+from openpool.domain import correlation as correlation_core
+from openpool.domain.delivery import FileLedger, Origin, Verdict, admit, should_apply
+from openpool.domain.event_files import Rejection, loads_bounded, parse_event_object
+from openpool.domain.events import Event, EventType, NodeType
+from openpool.domain.jobs import AttributedJob, transcode_job
+from openpool.metrics import STREAM_DUPLICATES, STREAM_EVENTS, STREAM_UNMATCHED_RECEIVED
+from stream_app.app import StreamApp
+from stream_app.forwarded_jobs import ForwardedJob
+from stream_app.tables.correlation_value import PartitionCorrelation
+from stream_app.tables.guarded import Guarded
+
+log = logging.getLogger(__name__)
+
+_CONNECTION_EVENTS = {EventType.WORKER_CONNECTED, EventType.WORKER_DISCONNECTED, EventType.ORCHESTRATOR_RESET}
+_CORRELATED_EVENTS = {EventType.JOB_RECEIVED, EventType.JOB_PROCESSED}
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    key: str
+    version: str
+    position: int
+
+    @property
+    def ledger_key(self) -> str:
+        return f"{self.key}@{self.version}"
+
+    @classmethod
+    def from_headers(cls, headers: Any) -> SourcePosition:
+        pairs = headers.items() if isinstance(headers, dict) else headers or ()
+        values = {name: bytes(value).decode() for name, value in pairs}
+        return cls(values["source_key"], values["source_version"], int(values["position"]))
+
+
+def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
+    app = stream_app.app
+    settings = stream_app.settings
+    connections_topic = app.topic(settings.topics.connections, key_serializer="raw", value_serializer="raw")
+    pool_totals_topic = app.topic(settings.topics.pool_totals, key_serializer="raw", value_serializer="raw")
+    policy = correlation_core.CorrelationPolicy.from_settings(settings)
+
+    async def forward(jobs: list[AttributedJob], offset: int, *, wait: bool) -> None:
+        acks = [
+            await stream_app.jobs_topic.send(
+                key=job.worker_address.encode(), value=ForwardedJob(Origin(offset, index), job).to_bytes()
+            )
+            for index, job in enumerate(jobs)
+        ]
+        if wait:
+            for ack in acks:
+                await ack
+
+    async def dead_letter(letter: DeadLetter) -> None:
+        await (await dead_letters.send(letter))
+
+    async def handle(message: Any) -> None:
+        source = SourcePosition.from_headers(message.headers)
+        parsed = _decode(message.value)
+        if isinstance(parsed, Rejection):
+            await dead_letter(
+                DeadLetter(
+                    parsed.reason,
+                    parsed.detail,
+                    "stream",
+                    source.key,
+                    source.version,
+                    source.position,
+                    parsed.raw,
+                    datetime.now(UTC),
+                )
+            )
+            return
+        event = parsed
+        STREAM_EVENTS.labels(event_type=event.event_type.value).inc()
+        stored_ledger = stream_app.file_ledger.get(source.ledger_key)
+        previous = FileLedger.from_json(stored_ledger) if stored_ledger is not None else FileLedger()
+        verdict, ledger = admit(previous, source.position, message.offset)
+        if verdict is Verdict.DUPLICATE:
+            STREAM_DUPLICATES.inc()
+        elif event.event_type in _CORRELATED_EVENTS and event.node_type == NodeType.AI:
+            await correlate(event, source, verdict, message.offset)
+        elif event.event_type is EventType.JOB_PROCESSED:
+            await forward([transcode_job(event)], message.offset, wait=False)
+        elif event.event_type in _CONNECTION_EVENTS:
+            await connect(event, source, verdict, message.offset)
+        if ledger != previous:
+            stream_app.file_ledger[source.ledger_key] = ledger.to_json()
+
+    async def correlate(event: Event, source: SourcePosition, verdict: Verdict, offset: int) -> None:
+        stored = Guarded.load(stream_app.correlation.get(event.partition_key), PartitionCorrelation)
+        if not should_apply(verdict, stored.applied_offset, offset):
+            return
+        state, outcomes = correlation_core.attribute(stored.value.state, event, policy)
+        await forward(list(outcomes.attributed), offset, wait=True)
+        for unattributed in outcomes.unattributed:
+            await dead_letter(_unattributed(unattributed, source))
+        STREAM_UNMATCHED_RECEIVED.inc(len(outcomes.unmatched))
+        value = PartitionCorrelation(state, stored.value.totals.add(outcomes))
+        stream_app.correlation[event.partition_key] = stored.advance(value, offset).to_json()
+        await pool_totals_topic.send(key=event.partition_key.encode(), value=json.dumps(value.read_model()).encode())
+
+    async def connect(event: Event, source: SourcePosition, verdict: Verdict, offset: int) -> None:
+        stored = Guarded.load(stream_app.connections.get(event.partition_key), connections_core.ConnectionState)
+        if not should_apply(verdict, stored.applied_offset, offset):
+            return
+        state = connections_core.apply(stored.value, event, source.key, source.position)
+        stream_app.connections[event.partition_key] = stored.advance(state, offset).to_json()
+        view = [worker.to_json() for worker in connections_core.presence(state, event.partition_key)]
+        await connections_topic.send(key=event.partition_key.encode(), value=json.dumps(view).encode())
+
+    @app.agent(stream_app.events_topic, name=f"{settings.app_id}-partition-events", concurrency=1)
+    async def partition_events(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            message = record.message
+            try:
+                await handle(message)
+            except Exception as error:  # the shell boundary: Faust would ack and drop the record
+                log.exception(
+                    "event record failed",
+                    extra={"topic": message.topic, "partition": message.partition, "offset": message.offset},
+                )
+                await dead_letter(
+                    DeadLetter(
+                        "processing_failed",
+                        f"{type(error).__name__}: {error}"[:500],
+                        "stream",
+                        f"{message.topic}/{message.partition}",
+                        None,
+                        message.offset,
+                        message.value or b"",
+                        datetime.now(UTC),
+                    )
+                )
+
+
+def _unattributed(outcome: correlation_core.UnattributedFees, source: SourcePosition) -> DeadLetter:
+    detail = {
+        "event_id": outcome.event_id,
+        "request_id": outcome.request_id,
+        "fees_wei": outcome.fees_wei,
+        "dt": outcome.dt.isoformat(),
+        "pipeline": outcome.pipeline,
+        "model_id": outcome.model_id,
+    }
+    return DeadLetter(
+        "unattributed_fees",
+        json.dumps(detail),
+        "stream",
+        source.key,
+        source.version,
+        None,
+        json.dumps(detail).encode(),
+        datetime.now(UTC),
+    )
+
+
+def _decode(value: bytes | None) -> Event | Rejection:
+    if value is None:
+        return Rejection("missing_value", "record without a value", None, b"")
+    try:
+        obj = loads_bounded(value)
+    except (ValueError, RecursionError) as error:
+        return Rejection("invalid_json", str(error)[:200], None, value)
+    return parse_event_object(obj)

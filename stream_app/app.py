@@ -1,0 +1,84 @@
+"""The Faust application: configuration, topics and tables. Agents and views register themselves on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TableT
+
+from openpool.settings import Settings
+
+
+@dataclass(frozen=True)
+class StreamApp:
+    app: faust.App
+    settings: Settings
+    events_topic: faust.TopicT
+    jobs_topic: faust.TopicT
+    file_ledger: TableT[str, Any]
+    correlation: TableT[str, Any]
+    connections: TableT[str, Any]
+    earnings: TableT[str, Any]
+    performance: TableT[str, Any]
+
+
+def _broker_urls(bootstrap: str) -> str:
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip())
+
+
+def create_app(settings: Settings) -> StreamApp:
+    app = faust.App(
+        settings.app_id,
+        broker=_broker_urls(settings.kafka_bootstrap_servers),
+        store="rocksdb://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.events_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        table_standby_replicas=1,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind="0.0.0.0",
+        # The built-in endpoints would serve table contents and cluster topology to anyone.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=settings.kafka_heartbeat_interval_seconds,
+    )
+    events_topic = app.topic(
+        settings.topics.events,
+        partitions=settings.events_partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    jobs_topic = app.topic(
+        settings.topics.attributed_jobs,
+        partitions=settings.worker_partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    def table(name: str, partitions: int) -> TableT[str, Any]:
+        return app.Table(
+            name,
+            default=None,
+            partitions=partitions,
+        )
+
+    return StreamApp(
+        app=app,
+        settings=settings,
+        events_topic=events_topic,
+        jobs_topic=jobs_topic,
+        file_ledger=table("file-ledger", settings.events_partitions),
+        correlation=table("correlation", settings.events_partitions),
+        connections=table("connections", settings.events_partitions),
+        earnings=table("earnings", settings.worker_partitions),
+        performance=table("performance", settings.worker_partitions),
+    )

@@ -1,0 +1,143 @@
+"""Assembles and runs one stream worker process: agents, read models, the read API, exports.
+
+`openpool worker` runs this; `openpool run` adds the bridge in the same process and, with `--until-idle`,
+stops once every S3 file is published, the consumer group has committed every record of the topics it
+reads, and the exports are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from openpool.dead_letters import DeadLetterWriter
+from openpool.settings import Settings
+from openpool.topics import ensure_topics, owned_topics, partitions_of
+from stream_app.agents import exports, fees, partition_events, performance
+from stream_app.app import StreamApp, create_app
+from stream_app.read_models import ReadModel
+from stream_app.web import register_views
+
+log = logging.getLogger(__name__)
+
+IDLE_CHECKS = 3
+
+
+class _FaustProducer:
+    """Dead letters go through Faust's producer, which Faust flushes before it commits offsets."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send(self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> Any:
+        return await self._app.producer.send(topic, key, value, None, None, headers)
+
+
+def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
+    stream_app = create_app(settings)
+    dead_letters = DeadLetterWriter(_FaustProducer(stream_app.app), settings.topics.dead_letters)
+    partition_events.register(stream_app, dead_letters)
+    fees.register(stream_app)
+    performance.register(stream_app)
+    read_models = {
+        "earnings": ReadModel(settings.kafka_bootstrap_servers, settings.topics.earnings),
+        "connections": ReadModel(settings.kafka_bootstrap_servers, settings.topics.connections),
+        "performance": ReadModel(settings.kafka_bootstrap_servers, settings.topics.performance),
+        "pool_totals": ReadModel(settings.kafka_bootstrap_servers, settings.topics.pool_totals),
+    }
+    app = stream_app.app
+
+    @app.task
+    async def start_read_models() -> None:
+        for model in read_models.values():
+            await model.start()
+
+    @app.timer(settings.export_interval_seconds, on_leader=True)
+    async def export_periodically() -> None:
+        for model in read_models.values():
+            await model.caught_up()
+        await exports.write_exports(settings, read_models)
+
+    @app.on_before_shutdown.connect
+    async def stop_read_models(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        for model in read_models.values():
+            await model.stop()
+
+    register_views(stream_app, read_models)
+    return stream_app, read_models
+
+
+async def lag_is_zero(settings: Settings) -> bool:
+    """Whether the worker group has committed everything on the events and attributed-jobs topics."""
+    topics = [settings.topics.events, settings.topics.attributed_jobs]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(settings.app_id)
+        partitions = await partitions_of(settings.kafka_bootstrap_servers, topics)
+        if set(partitions) != set(topics):
+            return False
+        tps = [TopicPartition(topic, partition) for topic in topics for partition in partitions[topic]]
+        ends = await consumer.end_offsets(tps)
+        for tp, end in ends.items():
+            done = committed.get(tp)
+            if end > 0 and (done is None or done.offset < end):
+                return False
+        return True
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def run(
+    settings: Settings,
+    *,
+    until_idle: bool = False,
+    before_idle: Callable[[], Awaitable[bool]] | None = None,
+    bridge: Callable[[], Awaitable[int]] | None = None,
+) -> None:
+    """Run a worker until SIGTERM, or with `until_idle` until the work is done.
+
+    `before_idle` (the in-process bridge, for `openpool run`) must return True once every S3 file is published;
+    `bridge` is the continuously running in-process bridge of `openpool run` without `--until-idle`.
+    """
+    asyncio.run(ensure_topics(settings, owned_topics(settings)))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    stream_app, read_models = build(settings)
+    app = stream_app.app
+
+    if bridge is not None:
+
+        @app.task
+        async def run_bridge_in_process() -> None:
+            await bridge()
+
+    if until_idle:
+
+        @app.task
+        async def stop_when_idle() -> None:
+            if before_idle is not None and not await before_idle():
+                log.error("files were left unpublished; exports are written for what was published")
+            idle = 0
+            while idle < IDLE_CHECKS:
+                await asyncio.sleep(1.0)
+                idle = idle + 1 if await lag_is_zero(settings) else 0
+            for model in read_models.values():
+                await model.caught_up()
+            await exports.write_exports(settings, read_models)
+            log.info("idle: every record processed and exports written; stopping")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    worker = faust.Worker(app, loglevel="INFO", quiet=True)
+    worker.execute_from_commandline()

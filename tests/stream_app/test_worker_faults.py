@@ -1,0 +1,126 @@
+"""Two stream workers share the work; one is SIGKILLed mid-stream and restarted; later every data dir is
+wiped and the state comes back from the changelogs. Earnings must equal the pure core's, to the wei."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from openpool.topics import partitions_of
+from stream_app.read_models import ReadModel
+from tests.stream_app.pipeline import expected_earnings, free_port, pipeline_env, pool_files, upload
+
+pytestmark = pytest.mark.integration
+
+
+def _publish(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "openpool.cli", "bridge", "--once"], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@contextmanager
+def _worker(env: dict[str, str], name: str) -> Iterator[subprocess.Popen[bytes]]:
+    data_dir = f"{env['OPENPOOL_DATA_DIR']}/{name}"
+    log = Path(f"{data_dir}.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    worker_env = {**env, "OPENPOOL_DATA_DIR": data_dir, "OPENPOOL_WEB_PORT": str(free_port())}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "openpool.cli", "worker"], env=worker_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def _committed_fraction(env: dict[str, str]) -> float:
+    topics = [f"{env['OPENPOOL_APP_ID']}.events", f"{env['OPENPOOL_APP_ID']}.attributed-jobs"]
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    partitions = await partitions_of(bootstrap, topics)
+    tps = [TopicPartition(topic, p) for topic in topics for p in partitions.get(topic, [])]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(env["OPENPOOL_APP_ID"])
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+        await admin.close()
+    total = sum(ends.values())
+    done = sum(min(committed[tp].offset, end) if tp in committed else 0 for tp, end in ends.items())
+    return done / total if total else 1.0
+
+
+async def _wait_for_fraction(env: dict[str, str], at_least: float, within: float) -> None:
+    deadline = time.monotonic() + within
+    while (fraction := await _committed_fraction(env)) < at_least:
+        assert time.monotonic() < deadline, f"only {fraction:.0%} committed"
+        await asyncio.sleep(0.5)
+
+
+async def _earnings(env: dict[str, str]) -> dict[tuple[str, str], int]:
+    model = ReadModel(env["KAFKA_BOOTSTRAP_SERVERS"], f"{env['OPENPOOL_APP_ID']}.earnings")
+    await model.start()
+    try:
+        await model.caught_up()
+        return {
+            (address, pk): int(entry["worker_earnings"])
+            for address, value in model.values.items()
+            for pk, entry in value["partitions"].items()
+        }
+    finally:
+        await model.stop()
+
+
+async def test_a_killed_worker_and_wiped_state_still_give_the_pure_cores_earnings(
+    kafka_bootstrap: str, s3_endpoint: str, name_prefix: str
+) -> None:
+    files = pool_files(seed=11, minutes=16, transcode_jobs=150, ai_jobs=60)
+    first, late = dict(list(files.items())[:-3]), dict(list(files.items())[-3:])
+    env = pipeline_env(name_prefix, kafka_bootstrap, s3_endpoint)
+    await upload(env, first)
+    _publish(env)
+
+    with _worker(env, "a") as a, _worker(env, "b"):
+        await _wait_for_fraction(env, 0.2, within=90)
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+        with _worker(env, "a"):
+            await _wait_for_fraction(env, 1.0, within=180)
+            await asyncio.sleep(3)  # the read models follow the tables' changelogs closely, not instantly
+            assert await _earnings(env) == {
+                slot: entry.worker_earnings for slot, entry in expected_earnings(first, Decimal("0.25")).items()
+            }
+
+    shutil.rmtree(env["OPENPOOL_DATA_DIR"])
+    await upload(env, late)
+    _publish(env)
+    with _worker(env, "fresh"):
+        await _wait_for_fraction(env, 1.0, within=180)
+        await asyncio.sleep(3)
+        assert await _earnings(env) == {
+            slot: entry.worker_earnings for slot, entry in expected_earnings(files, Decimal("0.25")).items()
+        }
