@@ -8,6 +8,7 @@ Amounts are integer wei. Addresses are EIP-55 checksummed here, once.
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -35,7 +36,9 @@ class NodeType(StrEnum):
     TRANSCODE = "transcode"
 
 
+@lru_cache(maxsize=65_536)
 def _checksummed(value: str) -> str:
+    """Cached: a pool has hundreds of worker addresses, and keccak per event dominated parsing."""
     if not value.startswith("0x") or not is_hex_address(value):
         raise PydanticCustomError("invalid_address", "not a 0x-prefixed 20-byte hex Ethereum address")
     checksummed = to_checksum_address(value)
