@@ -8,9 +8,9 @@ Amounts are integer wei. Addresses are EIP-55 checksummed here, once.
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from eth_utils.address import is_hex_address, to_checksum_address
