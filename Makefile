@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Kafka jars (Maven Central) and anvil (npm), cached outside the repo and reused.
+# Kafka jars (Maven Central) and anvil (npm), cached outside the repo and reused; promtool and kustomize
+# for the deployment checks (Debian's prometheus package; kubectl's kustomize or one built from Go modules).
 services: install
 	$(BIN)/openpool stack install
+	scripts/ensure-deploy-tools >/dev/null
 
 lint: install
 	$(BIN)/ruff check .
