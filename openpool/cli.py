@@ -44,6 +44,12 @@ def _register() -> None:
     main.add_command(bridge)
     main.add_command(run)
     main.add_command(worker)
+    from openpool.generator.cli import generate_command
+
+    main.add_command(generate_command)
+    from payments.cli import payments
+
+    main.add_command(payments)
     for name, issue in [
         ("run", "stream app issue"),
         ("bridge", "bridge issue"),

@@ -71,3 +71,81 @@ STREAM_UNMATCHED_RECEIVED = Counter(
     "openpool_stream_unmatched_received",
     "AI job-received events that expired without a job-processed partner (worker errors).",
 )
+
+# --- payments: the payout WAL and the payer (no addresses as labels) ---
+PAYOUTS = Gauge(
+    "openpool_payouts",
+    "Payouts in the WAL by outcome: pending (not terminal), confirmed (paid), "
+    "failed (failed on chain or resolved unpaid).",
+    ["state"],
+)
+PAYOUTS_WEI = Gauge(
+    "openpool_payouts_wei",
+    "Sum of the payout amounts in the WAL by outcome (see openpool_payouts).",
+    ["state"],
+)
+PAYOUT_OLDEST_OPEN_AGE = Gauge(
+    "openpool_payout_oldest_open_age_seconds",
+    "Age of the oldest payout not yet terminal (since its INTENT), as of the last WAL read; 0 when none is open.",
+)
+PAYER_HALTED = Gauge(
+    "openpool_payer_halted",
+    "1 while payouts are halted: a payout awaits an operator (`openpool payments resolve`).",
+)
+PAYER_BALANCE_WEI = Gauge(
+    "openpool_payer_balance_wei",
+    "Balance of the payer's hot wallet at the end of the last payout round.",
+)
+PAYER_NONCE = Gauge(
+    "openpool_payer_nonce",
+    "The payer's next nonce as the WAL knows it (local) and as the node counts it (chain_pending, chain_latest).",
+    ["source"],
+)
+PAYOUT_ROUNDS = Counter(
+    "openpool_payout_rounds",
+    "Payout rounds by outcome: completed, kill_switch, stopped (a payout could not be completed), fenced, failed.",
+    ["outcome"],
+)
+
+# --- consumer lag, per partition a process consumes (labels join the broker-side exporters: docs/metrics.md) ---
+CONSUMER_LAG_RECORDS = Gauge(
+    "openpool_consumer_lag_records",
+    "Records not yet processed: the partition's highwater minus the group's committed offset (or position).",
+    ["consumer_group", "topic", "partition"],
+)
+CONSUMER_LAG_SECONDS = Gauge(
+    "openpool_consumer_lag_seconds",
+    "Now minus the timestamp of the last processed record while records wait behind it; 0 once caught up.",
+    ["consumer_group", "topic", "partition"],
+)
+
+# --- stream worker: processing, rebalances, tables, build ---
+RECORDS_PROCESSED = Counter(
+    "openpool_records_processed",
+    "Records an agent finished (applied, skipped as duplicate, or dead-lettered), by stage.",
+    ["stage"],
+)
+PROCESS_DURATION = Histogram(
+    "openpool_process_duration_seconds",
+    "Time an agent spent on one record, retries included, by stage.",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+)
+REBALANCES = Counter(
+    "openpool_rebalances",
+    "Partition assignments this worker received (each rebalance of its consumer group).",
+)
+TABLE_RECOVERY_IN_PROGRESS = Gauge(
+    "openpool_table_recovery_in_progress",
+    "1 while the worker restores its tables from their changelogs (not ready), else 0.",
+)
+TABLE_KEYS = Gauge(
+    "openpool_table_keys",
+    "Keys held locally per table (active and standby partitions).",
+    ["table"],
+)
+BUILD_INFO = Gauge(
+    "openpool_build_info",
+    "1, labelled with the running version.",
+    ["version"],
+)

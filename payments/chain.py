@@ -10,6 +10,7 @@ the transaction up.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,6 +26,9 @@ from web3.types import TxParams, Wei
 from payments.wal import Receipt
 
 T = TypeVar("T")
+
+# web3 logs the RPC URL, which often embeds an API key, at INFO and DEBUG; only its warnings may pass.
+logging.getLogger("web3").setLevel(logging.WARNING)
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 

@@ -68,6 +68,9 @@ class PayerConfig:
             gas_limit=settings.gas_limit,
             priority_fee_wei=settings.payout_priority_fee_wei,
             replace_after_seconds=settings.payout_replace_after_seconds,
+            receipt_timeout_seconds=settings.payout_receipt_timeout_seconds,
+            max_replacements=settings.payout_max_replacements,
+            poll_interval_seconds=settings.payout_poll_interval_seconds,
             kill_switch=settings.payouts_kill_switch,
         )
 

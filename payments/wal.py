@@ -187,6 +187,8 @@ class Resolution(_Frozen):
     evidence: Annotated[str, Field(min_length=1, max_length=2000)]
     operator: Annotated[str, Field(min_length=1, max_length=200)]
     tx_hash: TxHash | None = None
+    # An identifier from outside this WAL, e.g. the predecessor's payment id of an imported payment.
+    reference: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
 class WalRecord(_Frozen):

@@ -6,6 +6,8 @@ from typing import Any
 
 import aiohttp
 
+from payments.signer import Signer
+
 
 class AnvilControl:
     def __init__(self, rpc_url: str, session: aiohttp.ClientSession) -> None:
@@ -46,6 +48,23 @@ class AnvilControl:
 
     async def drop_transaction(self, tx_hash: str) -> None:
         await self.call("anvil_dropTransaction", tx_hash)
+
+    async def use_nonce_elsewhere(self, signer: Signer, nonce: int, to: str) -> str:
+        """Spend `signer`'s `nonce` on a 1-wei transfer the payout WAL knows nothing about (an outsider)."""
+        block = await self.call("eth_getBlockByNumber", "pending", False)
+        signed = signer.sign(
+            {
+                "type": 2,
+                "chainId": int(await self.call("eth_chainId"), 16),
+                "nonce": nonce,
+                "to": to,
+                "value": 1,
+                "gas": 21_000,
+                "maxFeePerGas": 2 * int(block["baseFeePerGas"], 16),
+                "maxPriorityFeePerGas": 0,
+            }
+        )
+        return str(await self.call("eth_sendRawTransaction", signed.raw_tx))
 
     async def balance(self, address: str) -> int:
         return int(await self.call("eth_getBalance", address, "latest"), 16)

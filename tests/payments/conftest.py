@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
+from openpool.stack.endpoints import StackEndpoints
 from payments.chain import Chain
 from payments.signer import Signer
 from tests.payments.anvil_control import AnvilControl
+from tests.payments.payer_env import PayerEnv
 
 
 @pytest.fixture
@@ -53,3 +56,24 @@ async def payer_signer(payer_key: str, anvil: AnvilControl) -> Signer:
 def payees(request: pytest.FixtureRequest) -> list[str]:
     """Fresh addresses with no balance, sorted so plans pay them in a known order when amounts are equal."""
     return sorted(Account.from_key(_seed(request, f"payee-{i}")).address for i in range(3))
+
+
+@pytest.fixture
+def payer(
+    stack_endpoints: StackEndpoints, name_prefix: str, payer_key: str, payer_signer: Signer, tmp_path: Path
+) -> PayerEnv:
+    """A payer of its own app id (WAL and earnings topics, audit prefix) paying from `payer_signer`."""
+    variables = stack_endpoints.as_env()
+    variables.pop("ETH_KEYSTORE_PASSWORD")
+    variables.update(
+        {
+            "OPENPOOL_APP_ID": name_prefix,
+            "ETH_PRIVATE_KEY": payer_key,
+            "OPENPOOL_PAYOUT_AUDIT_PREFIX": f"{name_prefix}/audit/",
+            "PAYMENT_THRESHOLD_WEI": str(10**16),
+            "OPENPOOL_PAYOUT_POLL_INTERVAL_SECONDS": "0.05",
+            "OPENPOOL_PAYOUT_RECEIPT_TIMEOUT_SECONDS": "20",
+            "OPENPOOL_METRICS_PORT": "0",
+        }
+    )
+    return PayerEnv(variables, tmp_path)

@@ -248,20 +248,7 @@ async def test_a_nonce_used_by_a_transaction_the_wal_does_not_know_halts_every_p
     wal = CrashingWal(PayoutState.SIGNED, durable=True)
     with pytest.raises(SimulatedCrash):
         await run_payouts(Payer(chain, payer_signer, wal, FAST, ledger_from_wal(())), earnings, POLICY, TODAY)
-    base_fee = await chain.base_fee_wei()
-    outsider = payer_signer.sign(
-        {
-            "type": 2,
-            "chainId": 42161,
-            "nonce": 0,
-            "to": payees[2],
-            "value": 1,
-            "gas": 21_000,
-            "maxFeePerGas": 2 * base_fee,
-            "maxPriorityFeePerGas": 0,
-        }
-    )
-    await anvil.call("eth_sendRawTransaction", outsider.raw_tx)
+    await anvil.use_nonce_elsewhere(payer_signer, 0, payees[2])
     recovering = fresh_payer(chain, payer_signer, wal.records)
 
     reconciled = await recovering.reconcile()
