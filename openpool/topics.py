@@ -31,9 +31,30 @@ class TopicSpec:
         return {**policy, **self.configs}
 
 
+# The stream app's changelog-backed tables and the topic whose partitions each one follows. Faust names a
+# table's changelog `{app_id}-{table}-changelog`; creating them here, before Faust starts, means they exist
+# with the right partition count and compaction, and are in every client's metadata from the start.
+STAGE_ONE_TABLES = ("file-ledger", "correlation", "connections")
+STAGE_TWO_TABLES = ("earnings", "performance")
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    return f"{app_id}-{table}-changelog"
+
+
 def owned_topics(settings: Settings) -> list[TopicSpec]:
     names = settings.topics
+    changelogs = [
+        TopicSpec(changelog_topic(settings.app_id, table), partitions, compacted=True)
+        for tables, partitions in (
+            (STAGE_ONE_TABLES, settings.events_partitions),
+            (STAGE_TWO_TABLES, settings.worker_partitions),
+        )
+        for table in tables
+    ]
     return [
+        *changelogs,
+        TopicSpec(f"{settings.app_id}-__assignor-__leader", 1, compacted=False),
         TopicSpec(names.events, settings.events_partitions, compacted=False, configs={"retention.ms": "-1"}),
         TopicSpec(names.dead_letters, 1, compacted=False, configs={"retention.ms": "-1"}),
         TopicSpec(names.bridge_progress, 1, compacted=True),

@@ -9,6 +9,8 @@ import faust
 from faust.types import TableT
 
 from openpool.settings import Settings
+from openpool.topics import STAGE_ONE_TABLES, STAGE_TWO_TABLES
+from stream_app.lag import LagTracker
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class StreamApp:
     connections: TableT[str, Any]
     earnings: TableT[str, Any]
     performance: TableT[str, Any]
+    lag: LagTracker
 
 
 def _broker_urls(bootstrap: str) -> str:
@@ -38,6 +41,8 @@ def create_app(settings: Settings) -> StreamApp:
         topic_replication_factor=settings.topic_replication_factor,
         table_standby_replicas=1,
         producer_acks=-1,
+        # Faust's default of 0 sends nearly every record in its own request; 5 ms lets them batch.
+        producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",
@@ -71,14 +76,17 @@ def create_app(settings: Settings) -> StreamApp:
             partitions=partitions,
         )
 
+    file_ledger, correlation, connections = STAGE_ONE_TABLES
+    earnings, performance = STAGE_TWO_TABLES
     return StreamApp(
         app=app,
         settings=settings,
         events_topic=events_topic,
         jobs_topic=jobs_topic,
-        file_ledger=table("file-ledger", settings.events_partitions),
-        correlation=table("correlation", settings.events_partitions),
-        connections=table("connections", settings.events_partitions),
-        earnings=table("earnings", settings.worker_partitions),
-        performance=table("performance", settings.worker_partitions),
+        file_ledger=table(file_ledger, settings.events_partitions),
+        correlation=table(correlation, settings.events_partitions),
+        connections=table(connections, settings.events_partitions),
+        earnings=table(earnings, settings.worker_partitions),
+        performance=table(performance, settings.worker_partitions),
+        lag=LagTracker(settings.app_id),
     )

@@ -2,7 +2,7 @@
 
 `openpool worker` runs this; `openpool run` adds the bridge in the same process and, with `--until-idle`,
 stops once every S3 file is published, the consumer group has committed every record of the topics it
-reads, and the exports are written.
+reads, a payout round has run (when OPENPOOL_PAYOUTS_ENABLED) and the exports are written.
 """
 
 from __future__ import annotations
@@ -12,15 +12,20 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from importlib.metadata import version
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
+from prometheus_client import start_http_server
 
 from openpool.dead_letters import DeadLetterWriter
+from openpool.metrics import BUILD_INFO, REBALANCES, TABLE_KEYS, TABLE_RECOVERY_IN_PROGRESS
 from openpool.settings import Settings
 from openpool.topics import ensure_topics, owned_topics, partitions_of
+from payments.payout_round import scheduled_round
 from stream_app.agents import exports, fees, partition_events, performance
 from stream_app.app import StreamApp, create_app
 from stream_app.read_models import ReadModel
@@ -45,8 +50,8 @@ def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
     stream_app = create_app(settings)
     dead_letters = DeadLetterWriter(_FaustProducer(stream_app.app), settings.topics.dead_letters)
     partition_events.register(stream_app, dead_letters)
-    fees.register(stream_app)
-    performance.register(stream_app)
+    fees.register(stream_app, dead_letters)
+    performance.register(stream_app, dead_letters)
     read_models = {
         "earnings": ReadModel(settings.kafka_bootstrap_servers, settings.topics.earnings),
         "connections": ReadModel(settings.kafka_bootstrap_servers, settings.topics.connections),
@@ -60,11 +65,42 @@ def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
         for model in read_models.values():
             await model.start()
 
+    @app.timer(5.0)
+    async def publish_lag() -> None:
+        consumer = app.consumer
+        stream_app.lag.publish(consumer.assignment(), consumer.highwater)
+        recovery: Any = getattr(app.tables, "recovery", None)  # on the concrete TableManager only
+        TABLE_RECOVERY_IN_PROGRESS.set(0 if recovery is not None and recovery.completed.is_set() else 1)
+
+    @app.timer(60.0)
+    async def count_table_keys() -> None:
+        for table in (
+            stream_app.file_ledger,
+            stream_app.correlation,
+            stream_app.connections,
+            stream_app.earnings,
+            stream_app.performance,
+        ):
+            TABLE_KEYS.labels(table=table.name).set(len(table))
+
+    @app.on_partitions_assigned.connect
+    async def count_rebalance(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        REBALANCES.inc()
+
     @app.timer(settings.export_interval_seconds, on_leader=True)
     async def export_periodically() -> None:
-        for model in read_models.values():
-            await model.caught_up()
-        await exports.write_exports(settings, read_models)
+        try:
+            for model in read_models.values():
+                await model.caught_up()
+            await exports.write_exports(settings, read_models)
+        except Exception:  # a failed export is retried next interval; it must not stop the worker
+            log.exception("periodic export failed", extra={"bucket": settings.s3_metrics_bucket})
+
+    if settings.payouts_enabled:
+        # On the leader only; the WAL's transactional id fences a second payer even if two think they lead.
+        @app.timer(settings.payment_sensor_interval_seconds, on_leader=True)
+        async def pay_periodically() -> None:
+            await scheduled_round(settings, read_models["earnings"])
 
     @app.on_before_shutdown.connect
     async def stop_read_models(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -83,7 +119,10 @@ async def lag_is_zero(settings: Settings) -> bool:
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(settings.app_id)
+        try:
+            committed = await admin.list_consumer_group_offsets(settings.app_id)
+        except GroupCoordinatorNotAvailableError:  # the group has not formed yet
+            return False
         partitions = await partitions_of(settings.kafka_bootstrap_servers, topics)
         if set(partitions) != set(topics):
             return False
@@ -135,9 +174,14 @@ def run(
                 idle = idle + 1 if await lag_is_zero(settings) else 0
             for model in read_models.values():
                 await model.caught_up()
+            if settings.payouts_enabled:
+                await scheduled_round(settings, read_models["earnings"])
             await exports.write_exports(settings, read_models)
             log.info("idle: every record processed and exports written; stopping")
             os.kill(os.getpid(), signal.SIGTERM)
 
+    BUILD_INFO.labels(version=version("openpool-stream")).set(1)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()

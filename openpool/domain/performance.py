@@ -12,6 +12,7 @@ JSON data and its storage lives elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
@@ -131,6 +132,14 @@ class JobPerformance:
         return state if value is None else self.sketch.add(state, value)
 
 
+@dataclass(frozen=True, slots=True)
+class BucketPlacement:
+    start: int | None
+    """The bucket (start, epoch seconds) the job joins; None when it is too old for this window."""
+    expired: tuple[int, ...]
+    """Known buckets that can no longer overlap a window ending at or after the newest job."""
+
+
 RollingState = dict[str, dict[str, JobStats]]
 """Per window length and then per bucket start (both in seconds, as text for JSON), the jobs of the bucket."""
 
@@ -182,6 +191,22 @@ class RollingPerformance:
                 kept[str(start)] = self.aggregate.add(kept.get(str(start), self.aggregate.initialize()), job)
             updated[str(window)] = kept
         return updated
+
+    def placement(self, known: Mapping[str, Collection[int]], job: AttributedJob) -> dict[str, BucketPlacement]:
+        """Per window, the bucket a job goes into and the known buckets it makes expire — `add`'s rule, for a
+        store that keeps each bucket as its own record instead of one state per key."""
+        second = _epoch_seconds(job.dt)
+        placements: dict[str, BucketPlacement] = {}
+        for window in self.windows_seconds:
+            size = self.bucket_seconds(window)
+            starts = known.get(str(window), ())
+            start = second - second % size
+            horizon = max([start, *starts]) - window - size
+            placements[str(window)] = BucketPlacement(
+                start=start if start > horizon else None,
+                expired=tuple(sorted(known_start for known_start in starts if known_start <= horizon)),
+            )
+        return placements
 
     def result(self, state: RollingState, *, now: datetime, window_seconds: int) -> PerformanceSummary:
         if window_seconds not in self.windows_seconds:

@@ -19,13 +19,20 @@ from openpool.domain.performance import AIWorkload, PerformanceSummary, RollingP
 from openpool.domain.performance_report import ai_model_pipeline_rankings, ai_performance, transcode_performance
 from openpool.domain.summary import WorkerFees, worker_summary
 from openpool.settings import Settings
+from payments.audit import payment_history
+from payments.kafka_wal import load_wal
+from payments.wal import PaidLedger, ledger_from_wal
 from stream_app.read_models import ReadModel
 
 log = logging.getLogger(__name__)
 
 
-def summaries(settings: Settings, read_models: dict[str, ReadModel], now: datetime) -> dict[str, Any]:
-    """Every partition's summary document, keyed by its S3 key."""
+def summaries(
+    settings: Settings, read_models: dict[str, ReadModel], now: datetime, payouts: PaidLedger | None = None
+) -> dict[str, Any]:
+    """Every partition's summary document, keyed by its S3 key; payments come from the payout WAL's ledger."""
+    paid_wei = {} if payouts is None else payouts.confirmed_wei
+    history = {} if payouts is None else payment_history(payouts.records.values())
     earnings, connections = read_models["earnings"], read_models["connections"]
     pool_totals = read_models["pool_totals"].values
     fees: dict[str, dict[str, WorkerFees]] = defaultdict(dict)
@@ -50,8 +57,8 @@ def summaries(settings: Settings, read_models: dict[str, ReadModel], now: dateti
             fees=fees.get(pk, {}),
             address_earnings_wei=address_earnings,
             presence=presence.get(pk, {}),
-            paid_wei={},
-            payment_history={},
+            paid_wei=paid_wei,
+            payment_history=history,
             threshold_wei=settings.payment_threshold_wei,
             commission_rate=settings.pool_commission_rate,
             correlation_totals=pool_totals.get(pk),
@@ -62,18 +69,23 @@ def summaries(settings: Settings, read_models: dict[str, ReadModel], now: dateti
 def performance_documents(settings: Settings, performance: ReadModel, now: datetime) -> dict[str, Any]:
     """Per partition: the predecessor's three parts for the longest window, and every window under `windows`."""
     rolling = RollingPerformance(windows_seconds=settings.performance_windows_seconds)
-    models = list(performance.values.values())
-    if not models:
+    buckets = list(performance.values.values())
+    if not buckets:
         return {}
-    watermark = max(datetime.fromisoformat(model["latest"]) for model in models)
+    watermark = max(datetime.fromisoformat(bucket["latest"]) for bucket in buckets)
+    workloads: dict[tuple[str, str, str | None, str | None], dict[str, Any]] = {}
+    for bucket in buckets:
+        identity = (bucket["partition_key"], bucket["worker_address"], bucket["model_id"], bucket["pipeline"])
+        workload = workloads.setdefault(identity, {**bucket, "rolling": {}})
+        workload["rolling"].setdefault(str(bucket["window"]), {})[str(bucket["start"])] = bucket["stats"]
     by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for model in models:
-        by_partition[model["partition_key"]].append(model)
+    for (pk, *_), workload in workloads.items():
+        by_partition[pk].append(workload)
     documents = {}
-    for pk, workloads in sorted(by_partition.items()):
+    for pk, partition_workloads in sorted(by_partition.items()):
         region, node_type = split_partition_key(pk)
         windows = {
-            str(window): _window_parts(rolling, workloads, node_type, watermark, window)
+            str(window): _window_parts(rolling, partition_workloads, node_type, watermark, window)
             for window in settings.performance_windows_seconds
         }
         longest = str(max(settings.performance_windows_seconds))
@@ -116,8 +128,9 @@ def _window_parts(
 
 async def write_exports(settings: Settings, read_models: dict[str, ReadModel]) -> list[str]:
     now = datetime.now(UTC)
+    payouts = ledger_from_wal(await load_wal(settings))
     documents = {
-        **summaries(settings, read_models, now),
+        **summaries(settings, read_models, now, payouts),
         **performance_documents(settings, read_models["performance"], now),
     }
     session = get_session()

@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
@@ -24,6 +25,7 @@ from openpool.domain.event_files import Rejection, loads_bounded, parse_event_ob
 from openpool.domain.events import Event, EventType, NodeType
 from openpool.domain.jobs import AttributedJob, transcode_job
 from openpool.metrics import STREAM_DUPLICATES, STREAM_EVENTS, STREAM_UNMATCHED_RECEIVED
+from stream_app.agents.failures import process_or_dead_letter
 from stream_app.app import StreamApp
 from stream_app.forwarded_jobs import ForwardedJob
 from stream_app.tables.correlation_value import PartitionCorrelation
@@ -58,6 +60,8 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
     connections_topic = app.topic(settings.topics.connections, key_serializer="raw", value_serializer="raw")
     pool_totals_topic = app.topic(settings.topics.pool_totals, key_serializer="raw", value_serializer="raw")
     policy = correlation_core.CorrelationPolicy.from_settings(settings)
+    correlation_cache: dict[str, Guarded[PartitionCorrelation]] = {}
+    connections_cache: dict[str, Guarded[connections_core.ConnectionState]] = {}
 
     async def forward(jobs: list[AttributedJob], offset: int, *, wait: bool) -> None:
         acks = [
@@ -67,6 +71,7 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
             for index, job in enumerate(jobs)
         ]
         if wait:
+            await app.producer.flush()  # the producer lingers to batch; a waiting forward should not
             for ack in acks:
                 await ack
 
@@ -107,7 +112,12 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
             stream_app.file_ledger[source.ledger_key] = ledger.to_json()
 
     async def correlate(event: Event, source: SourcePosition, verdict: Verdict, offset: int) -> None:
-        stored = Guarded.load(stream_app.correlation.get(event.partition_key), PartitionCorrelation)
+        stored = Guarded.load_cached(
+            stream_app.correlation.get(event.partition_key),
+            PartitionCorrelation,
+            correlation_cache,
+            event.partition_key,
+        )
         if not should_apply(verdict, stored.applied_offset, offset):
             return
         state, outcomes = correlation_core.attribute(stored.value.state, event, policy)
@@ -116,15 +126,24 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
             await dead_letter(_unattributed(unattributed, source))
         STREAM_UNMATCHED_RECEIVED.inc(len(outcomes.unmatched))
         value = PartitionCorrelation(state, stored.value.totals.add(outcomes))
-        stream_app.correlation[event.partition_key] = stored.advance(value, offset).to_json()
+        advanced = stored.advance(value, offset)
+        stream_app.correlation[event.partition_key] = advanced.to_json()
+        correlation_cache[event.partition_key] = advanced
         await pool_totals_topic.send(key=event.partition_key.encode(), value=json.dumps(value.read_model()).encode())
 
     async def connect(event: Event, source: SourcePosition, verdict: Verdict, offset: int) -> None:
-        stored = Guarded.load(stream_app.connections.get(event.partition_key), connections_core.ConnectionState)
+        stored = Guarded.load_cached(
+            stream_app.connections.get(event.partition_key),
+            connections_core.ConnectionState,
+            connections_cache,
+            event.partition_key,
+        )
         if not should_apply(verdict, stored.applied_offset, offset):
             return
         state = connections_core.apply(stored.value, event, source.key, source.position)
-        stream_app.connections[event.partition_key] = stored.advance(state, offset).to_json()
+        advanced = stored.advance(state, offset)
+        stream_app.connections[event.partition_key] = advanced.to_json()
+        connections_cache[event.partition_key] = advanced
         view = [worker.to_json() for worker in connections_core.presence(state, event.partition_key)]
         await connections_topic.send(key=event.partition_key.encode(), value=json.dumps(view).encode())
 
@@ -132,25 +151,7 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
     async def partition_events(stream: faust.StreamT[bytes]) -> None:
         async for record in stream.events():
             message = record.message
-            try:
-                await handle(message)
-            except Exception as error:  # the shell boundary: Faust would ack and drop the record
-                log.exception(
-                    "event record failed",
-                    extra={"topic": message.topic, "partition": message.partition, "offset": message.offset},
-                )
-                await dead_letter(
-                    DeadLetter(
-                        "processing_failed",
-                        f"{type(error).__name__}: {error}"[:500],
-                        "stream",
-                        f"{message.topic}/{message.partition}",
-                        None,
-                        message.offset,
-                        message.value or b"",
-                        datetime.now(UTC),
-                    )
-                )
+            await process_or_dead_letter(partial(handle, message), message, dead_letters, "stream", stream_app.lag)
 
 
 def _unattributed(outcome: correlation_core.UnattributedFees, source: SourcePosition) -> DeadLetter:

@@ -23,9 +23,8 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "openpool.json"
 
 # The only broker-exporter series we read, and only in broker-lag-rules.yml (docs/metrics.md).
 BROKER_EXPORTER_NAMES = {"kafka_consumergroup_lag", "kminion_kafka_consumer_group_topic_partition_lag"}
-# Recovery metrics the issue asks for that openpool/metrics.py does not define yet; the Recovery row of the
-# dashboard reads them. When they are defined, the strict xfail below fails: move them out of this set.
-AWAITING_DEFINITION = {"openpool_table_recovery_in_progress", "openpool_rebalances_total", "openpool_table_keys"}
+# The recovery metrics the dashboard's Recovery row reads.
+RECOVERY_METRICS = {"openpool_table_recovery_in_progress", "openpool_rebalances_total", "openpool_table_keys"}
 # Grafana's variables, replaced by values that make each query plain PromQL for promtool.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$consumer_group": ".*", "$topic": ".*"}
 
@@ -166,15 +165,12 @@ def _dashboard_names() -> set[str]:
 
 def test_dashboard_queries_use_only_metrics_the_app_exposes() -> None:
     known = exposed_names([metrics]) | _recorded(RULES, BROKER_LAG_RULES)
-    unknown = _dashboard_names() - known - AWAITING_DEFINITION
+    unknown = _dashboard_names() - known
     assert not unknown, f"not exposed by openpool/metrics.py nor recorded by our rules: {sorted(unknown)}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="recovery metrics not yet in openpool/metrics.py (issue 6: recovery in progress)"
-)
 def test_recovery_metrics_the_dashboard_reads_are_defined() -> None:
-    assert exposed_names([metrics]) >= AWAITING_DEFINITION
+    assert exposed_names([metrics]) >= RECOVERY_METRICS
 
 
 def test_dashboard_shows_lag_throughput_dead_letters_recovery_payouts_and_wallet() -> None:

@@ -238,3 +238,19 @@ def test_a_window_result_equals_the_stats_of_the_jobs_in_its_buckets(jobs: list[
             if horizon < bucket_start(job.dt) and now - timedelta(seconds=window + bucket) < bucket_start(job.dt) <= now
         ]
         assert ROLLING.result(rolling_of(jobs), now=now, window_seconds=window) == PERFORMANCE.result(stats_of(inside))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(attributed_jobs, max_size=40))
+def test_placing_jobs_bucket_by_bucket_keeps_exactly_the_buckets_add_keeps(jobs: list[AttributedJob]) -> None:
+    stored: dict[str, dict[int, JobStats]] = {str(window): {} for window in ROLLING.windows_seconds}
+    for job in jobs:
+        known = {window: list(buckets) for window, buckets in stored.items()}
+        for window, placement in ROLLING.placement(known, job).items():
+            for start in placement.expired:
+                del stored[window][start]
+            if placement.start is not None:
+                bucket = stored[window].get(placement.start, ROLLING.aggregate.initialize())
+                stored[window][placement.start] = ROLLING.aggregate.add(bucket, job)
+    as_state = {window: {str(start): stats for start, stats in buckets.items()} for window, buckets in stored.items()}
+    assert as_state == rolling_of(jobs)

@@ -18,12 +18,14 @@ from decimal import Decimal
 from typing import Any
 
 from aiobotocore.session import get_session
+from pydantic import AliasChoices
 
 from openpool.domain.commission import CommissionRate
 from openpool.domain.correlation import CorrelationPolicy, CorrelationState, attribute
 from openpool.domain.earnings import EarningsEntry, apply_job
 from openpool.domain.event_files import SourceKey, parse_event_file
 from openpool.domain.events import NodeType
+from openpool.settings import Settings, load_settings
 
 ADDRESSES = [
     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
@@ -184,3 +186,13 @@ async def upload(env: dict[str, str], files: dict[str, bytes]) -> None:
                 await s3.create_bucket(Bucket=bucket)
         for key, body in files.items():
             await s3.put_object(Bucket=env["S3_BUCKET"], Key=key, Body=body)
+
+
+def settings_of(env: dict[str, str]) -> Settings:
+    """The settings a pipeline process started with `env` reads."""
+    known = {
+        field.validation_alias.choices[0]
+        for field in Settings.model_fields.values()
+        if isinstance(field.validation_alias, AliasChoices)
+    }
+    return load_settings(**{name: value for name, value in env.items() if name in known})

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 from aiobotocore.session import get_session
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.stream_app.pipeline import expected_earnings, pipeline_env, pool_files, upload
+from openpool.topics import ensure_topics, owned_topics
+from tests.stream_app.pipeline import expected_earnings, pipeline_env, pool_files, settings_of, upload
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +27,9 @@ async def test_run_until_idle_exports_earnings_equal_to_the_pure_core(
     files = pool_files(seed=7)
     env = pipeline_env(name_prefix, kafka_bootstrap, s3_endpoint)
     await upload(env, files)
+    settings = settings_of(env)
+    await ensure_topics(settings, owned_topics(settings))
+    await _produce(kafka_bootstrap, settings.topics.attributed_jobs, b"not a forwarded job")
     session = get_session()
     async with session.create_client(
         "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
@@ -59,8 +64,33 @@ async def test_run_until_idle_exports_earnings_equal_to_the_pure_core(
                 ranking = performance["ai_model_pipeline_rankings"]["m | llm"]
                 assert [record["rank"] for record in ranking] == list(range(1, len(ranking) + 1))
     assert exported == {slot: entry.worker_earnings for slot, entry in expected.items()}
+    failures = [
+        (letter["stage"], letter["reason"])
+        for letter in await _read_topic(kafka_bootstrap, settings.topics.dead_letters)
+        if letter["reason"] == "processing_failed"
+    ]
+    assert sorted(failures) == [("fees", "processing_failed"), ("performance", "processing_failed")]
     assert dict(job_counts) == {slot: entry.job_count for slot, entry in expected.items()}
 
 
 async def _read_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(await (await s3.get_object(Bucket=bucket, Key=key))["Body"].read())
+
+
+async def _produce(bootstrap: str, topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=value, key=b"0xpoison")
+    finally:
+        await producer.stop()
+
+
+async def _read_topic(bootstrap: str, topic: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=3000)
+        return [json.loads(record.value) for records in batches.values() for record in records]
+    finally:
+        await consumer.stop()

@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from openpool.topics import partitions_of
 from stream_app.read_models import ReadModel
@@ -33,11 +35,11 @@ def _publish(env: dict[str, str]) -> None:
 
 
 @contextmanager
-def _worker(env: dict[str, str], name: str) -> Iterator[subprocess.Popen[bytes]]:
+def _worker(env: dict[str, str], name: str, web_port: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
     data_dir = f"{env['OPENPOOL_DATA_DIR']}/{name}"
-    log = Path(f"{data_dir}.log")
+    log = Path(f"{env['OPENPOOL_DATA_DIR']}-{name}.log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    worker_env = {**env, "OPENPOOL_DATA_DIR": data_dir, "OPENPOOL_WEB_PORT": str(free_port())}
+    worker_env = {**env, "OPENPOOL_DATA_DIR": data_dir, "OPENPOOL_WEB_PORT": str(web_port or free_port())}
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "openpool.cli", "worker"], env=worker_env, stdout=out, stderr=subprocess.STDOUT
@@ -64,7 +66,10 @@ async def _committed_fraction(env: dict[str, str]) -> float:
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(env["OPENPOOL_APP_ID"])
+        try:
+            committed = await admin.list_consumer_group_offsets(env["OPENPOOL_APP_ID"])
+        except GroupCoordinatorNotAvailableError:
+            return 0.0
         ends = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
@@ -95,10 +100,19 @@ async def _earnings(env: dict[str, str]) -> dict[tuple[str, str], int]:
         await model.stop()
 
 
+async def _wait_for_earnings(env: dict[str, str], expected: dict[tuple[str, str], int], within: float) -> None:
+    """Earnings converge to the core's answer. Committed offsets are not the criterion: after a recovery,
+    Faust's commit bookkeeping can lag behind what was processed (faust-streaming/faust#596)."""
+    deadline = time.monotonic() + within
+    while (earnings := await _earnings(env)) != expected:
+        assert time.monotonic() < deadline, f"earnings did not converge: {len(earnings)} of {len(expected)} slots"
+        await asyncio.sleep(1)
+
+
 async def test_a_killed_worker_and_wiped_state_still_give_the_pure_cores_earnings(
     kafka_bootstrap: str, s3_endpoint: str, name_prefix: str
 ) -> None:
-    files = pool_files(seed=11, minutes=16, transcode_jobs=150, ai_jobs=60)
+    files = pool_files(seed=11, minutes=8, transcode_jobs=150, ai_jobs=60)
     first, late = dict(list(files.items())[:-3]), dict(list(files.items())[-3:])
     env = pipeline_env(name_prefix, kafka_bootstrap, s3_endpoint)
     await upload(env, first)
@@ -109,18 +123,24 @@ async def test_a_killed_worker_and_wiped_state_still_give_the_pure_cores_earning
         a.send_signal(signal.SIGKILL)
         a.wait()
         with _worker(env, "a"):
-            await _wait_for_fraction(env, 1.0, within=180)
-            await asyncio.sleep(3)  # the read models follow the tables' changelogs closely, not instantly
-            assert await _earnings(env) == {
-                slot: entry.worker_earnings for slot, entry in expected_earnings(first, Decimal("0.25")).items()
-            }
+            expected = {slot: e.worker_earnings for slot, e in expected_earnings(first, Decimal("0.25")).items()}
+            await _wait_for_earnings(env, expected, within=180)
 
     shutil.rmtree(env["OPENPOOL_DATA_DIR"])
     await upload(env, late)
     _publish(env)
-    with _worker(env, "fresh"):
-        await _wait_for_fraction(env, 1.0, within=180)
-        await asyncio.sleep(3)
-        assert await _earnings(env) == {
-            slot: entry.worker_earnings for slot, entry in expected_earnings(files, Decimal("0.25")).items()
-        }
+    port, metrics_port = free_port(), free_port()
+    with _worker({**env, "OPENPOOL_METRICS_PORT": str(metrics_port)}, "fresh", web_port=port):
+        expected = {slot: e.worker_earnings for slot, e in expected_earnings(files, Decimal("0.25")).items()}
+        await _wait_for_earnings(env, expected, within=180)
+        api = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{api}/readyz") as ready:
+                assert ready.status == 200, await ready.text()
+            async with http.get(f"{api}/pool") as pool:
+                assert (await pool.json())["worker_earnings"] == sum(expected.values())
+            await asyncio.sleep(6)  # the lag gauges are refreshed every 5 s
+            async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as metrics:
+                exposition = await metrics.text()
+    assert f'openpool_consumer_lag_records{{consumer_group="{env["OPENPOOL_APP_ID"]}"' in exposition
+    assert "openpool_stream_events_total" in exposition
