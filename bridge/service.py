@@ -237,7 +237,9 @@ class Bridge:
             if previous_record is not None and previous_record.version != stored.version:
                 archived = await read_archived(self._store, self._settings, previous_record)
                 if archived is not None:
-                    previous = PreviousVersion(archived.version, parse_event_file(source, archived.body))
+                    previous = PreviousVersion(
+                        archived.version, parse_event_file(source, archived.body, now=self._clock())
+                    )
             return _Fetched(stored, previous)
         except S3Failure as error:
             log.error(
@@ -255,8 +257,8 @@ class Bridge:
             # The listing was older than the object: this content is already published.
             self._waiting.pop(stored.key, None)
             return None
-        parsed = parse_event_file(source, stored.body)
         now = self._clock()
+        parsed = parse_event_file(source, stored.body, now=now)
         output = file_output(source, stored.version, parsed, now=now, previous=fetched.previous)
         if previous_record is not None:
             self._warn_changed(context, previous_record, fetched.previous, output.skipped_events, parsed)

@@ -40,7 +40,10 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
     """The record value. JSON escaping can make text grow, so the raw part shrinks until the value fits."""
     limit = RAW_LIMIT_BYTES
     while True:
-        value = json.dumps(_value(letter, limit), separators=(",", ":"), ensure_ascii=False).encode()
+        # Refused text may hold lone surrogates, which UTF-8 cannot encode; inside a JSON string the
+        # backslash escape is exactly JSON's own `\ud800`.
+        text = json.dumps(_value(letter, limit), separators=(",", ":"), ensure_ascii=False)
+        value = text.encode("utf-8", "backslashreplace")
         if len(value) <= MAX_VALUE_BYTES or limit == 0:
             return value
         limit //= 2

@@ -204,22 +204,15 @@ def _env_name(settings_cls: type[BaseSettings], field_name: str) -> str:
     return field_name.upper()
 
 
-def _is_secret(settings_cls: type[BaseSettings], field_name: str) -> bool:
-    field = settings_cls.model_fields.get(field_name)
-    return field is not None and "SecretStr" in repr(field.annotation)
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; fail with a message naming each bad variable."""
     try:
         return Settings(**overrides)
     except ValidationError as error:
+        # Values are never echoed: a secret pasted into the wrong variable would be printed.
         problems = []
         for item in error.errors():
             field_name = str(item["loc"][0]) if item["loc"] else "?"
             name = _env_name(Settings, field_name) if field_name in Settings.model_fields else field_name
-            if _is_secret(Settings, field_name):
-                problems.append(f"{name}: {item['msg']}")
-            else:
-                problems.append(f"{name}: {item['msg']} (got {item.get('input')!r})")
+            problems.append(f"{name}: {item['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -107,7 +107,9 @@ async def partitions_of(bootstrap_servers: str, topics: list[str]) -> dict[str, 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        described = await admin.describe_topics(topics)
+        # Describing a missing topic makes a broker with auto-creation on create it with defaults.
+        existing = [topic for topic in topics if topic in set(await admin.list_topics())]
+        described = await admin.describe_topics(existing) if existing else []
     finally:
         await admin.close()
     return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,13 @@ def _account_from_keystore(path: Path, password: SecretStr | str | None) -> Loca
     return _account_from_key(key)
 
 
+_RAW_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+
+
 def _account_from_key(key: str | bytes) -> LocalAccount:
+    # eth-account left-pads a short hex string: a key missing a digit would silently be another account.
+    if isinstance(key, str) and not _RAW_KEY.fullmatch(key):
+        _fail("ETH_PRIVATE_KEY: not a 32-byte hex private key (64 hex digits) nor an existing keystore file")
     account: LocalAccount | None = None
     with contextlib.suppress(Exception):
         account = Account.from_key(key)

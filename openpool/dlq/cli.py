@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -114,7 +115,7 @@ def redrive(reason: str, stage: str | None, source_prefix: str | None, dry_run: 
     Letters that still fail stay; letters already re-published are skipped."""
     settings = load_settings()
     letters = _run(read_dead_letters(settings))
-    plan = plan_redrive(letters, Selection(reason, stage, source_prefix), settings.topics)
+    plan = plan_redrive(letters, Selection(reason, stage, source_prefix), settings.topics, now=datetime.now(UTC))
     done = [] if dry_run else _run(apply_redrive(settings, plan))
     if as_json:
         click.echo(json.dumps(_plan_json(plan, done, dry_run), indent=2))

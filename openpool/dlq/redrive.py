@@ -86,7 +86,10 @@ class RedrivePlan:
         return sum(len(item.records) for item in self.republish)
 
 
-def plan_redrive(letters: Sequence[StoredLetter], selection: Selection, topics: TopicNames) -> RedrivePlan:
+def plan_redrive(
+    letters: Sequence[StoredLetter], selection: Selection, topics: TopicNames, now: datetime | None = None
+) -> RedrivePlan:
+    """With `now`, events dated far after it are still refused (`future_timestamp`), as the bridge does."""
     done = redriven_letters(letters)
     republish: list[Republish] = []
     failing: list[StillFailing] = []
@@ -96,7 +99,7 @@ def plan_redrive(letters: Sequence[StoredLetter], selection: Selection, topics: 
         if letter.where in done:
             already.append(letter)
             continue
-        outcome = redrive_one(letter, topics)
+        outcome = redrive_one(letter, topics, now)
         if isinstance(outcome, Republish):
             republish.append(outcome)
         elif isinstance(outcome, StillFailing):
@@ -106,7 +109,9 @@ def plan_redrive(letters: Sequence[StoredLetter], selection: Selection, topics: 
     return RedrivePlan(tuple(republish), tuple(failing), tuple(refused), tuple(already))
 
 
-def redrive_one(letter: StoredLetter, topics: TopicNames) -> Republish | StillFailing | NotRedrivable:
+def redrive_one(
+    letter: StoredLetter, topics: TopicNames, now: datetime | None = None
+) -> Republish | StillFailing | NotRedrivable:
     if letter.is_marker:
         return NotRedrivable(letter, "a redrive marker, not a dead letter")
     if letter.reason == PROCESSING_FAILED:
@@ -121,8 +126,8 @@ def redrive_one(letter: StoredLetter, topics: TopicNames) -> Republish | StillFa
     if source is None or letter.source_version is None:
         return NotRedrivable(letter, "no file version to attribute the event to")
     if letter.position is None:
-        return _whole_file(letter, source, letter.source_version, topics)
-    outcome = _parse_element(letter.raw, letter.position, source)
+        return _whole_file(letter, source, letter.source_version, topics, now)
+    outcome = _parse_element(letter.raw, letter.position, source, now)
     if isinstance(outcome, Rejection):
         return StillFailing(letter, outcome.reason, outcome.detail)
     positioned = PositionedEvent(letter.position, outcome)
@@ -162,16 +167,18 @@ def _processing_failure(letter: StoredLetter, topics: TopicNames) -> Republish |
     return Republish(letter, (OutgoingRecord(topic, int(partition_text), None, letter.raw),))
 
 
-def _parse_element(raw: bytes, position: int, source: SourceKey) -> Event | Rejection:
+def _parse_element(raw: bytes, position: int, source: SourceKey, now: datetime | None) -> Event | Rejection:
     try:
         element = loads_bounded(raw)
     except (ValueError, RecursionError) as error:
         return Rejection("invalid_json", str(error)[:200], position, raw)
-    return parse_event_object(element, position=position, region=source.region, node_type=source.node_type)
+    return parse_event_object(element, position=position, region=source.region, node_type=source.node_type, now=now)
 
 
-def _whole_file(letter: StoredLetter, source: SourceKey, version: str, topics: TopicNames) -> Republish | StillFailing:
-    parsed = parse_event_file(source, letter.raw)
+def _whole_file(
+    letter: StoredLetter, source: SourceKey, version: str, topics: TopicNames, now: datetime | None
+) -> Republish | StillFailing:
+    parsed = parse_event_file(source, letter.raw, now=now)
     if parsed.rejections:
         first = parsed.rejections[0]
         where = "the file" if first.position is None else f"element {first.position}"

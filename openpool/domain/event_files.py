@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,7 +31,9 @@ from openpool.domain.events import (
 )
 
 _FILE_NAME = re.compile(r"(?P<stamp_start>[0-9]{8}T[0-9]{6}Z)_(?P<stamp_end>[0-9]{8}T[0-9]{6}Z)\.json")
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# One pass: possessive quantifiers never backtrack, and an unterminated string runs to the end of the input,
+# so the search never restarts at each later quote (which made `"\"\"\"…` quadratic).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.?)*+(?:"|$)')
 _BRACKET = re.compile(rb"[\[\]{}]")
 # Emitter files nest three deep. A deeper element is still parsed and rejected on its own; only nesting past
 # what CPython's default recursion limit allows makes the whole file unreadable.
@@ -130,7 +132,14 @@ class ParsedFile:
         return len(self.events) + len(self.rejections)
 
 
-def parse_event_file(source: SourceKey, body: bytes) -> ParsedFile:
+# The emitter stamps DT with its own clock at emit time; an event more than this ahead of the reader's clock
+# comes from a broken clock. Kafka refuses such record timestamps, and its DT would push correlation's
+# event-time watermark forward and expire every pending AI half.
+FUTURE_TOLERANCE = timedelta(hours=1)
+
+
+def parse_event_file(source: SourceKey, body: bytes, *, now: datetime | None = None) -> ParsedFile:
+    """With `now`, events dated more than FUTURE_TOLERANCE after it are rejected as `future_timestamp`."""
     try:
         document = loads_bounded(body)
     except (ValueError, RecursionError) as error:
@@ -143,7 +152,9 @@ def parse_event_file(source: SourceKey, body: bytes) -> ParsedFile:
     events: list[PositionedEvent] = []
     rejections: list[Rejection] = []
     for position, element in enumerate(document):
-        outcome = parse_event_object(element, position=position, region=source.region, node_type=source.node_type)
+        outcome = parse_event_object(
+            element, position=position, region=source.region, node_type=source.node_type, now=now
+        )
         if isinstance(outcome, Event):
             events.append(PositionedEvent(position, outcome))
         else:
@@ -152,11 +163,16 @@ def parse_event_file(source: SourceKey, body: bytes) -> ParsedFile:
 
 
 def parse_event_object(
-    element: object, *, position: int | None = None, region: str | None = None, node_type: str | None = None
+    element: object,
+    *,
+    position: int | None = None,
+    region: str | None = None,
+    node_type: str | None = None,
+    now: datetime | None = None,
 ) -> Event | Rejection:
     """One envelope; with `region`/`node_type` given, an envelope of another partition is rejected."""
     try:
-        return _parse(element, region, node_type)
+        return _parse(element, region, node_type, now)
     except _Rejected as rejected:
         return Rejection(rejected.reason, rejected.detail, position, _raw(element))
 
@@ -186,7 +202,7 @@ class _Rejected(Exception):
         self.detail = detail
 
 
-def _parse(element: object, region: str | None, node_type: str | None) -> Event:
+def _parse(element: object, region: str | None, node_type: str | None, now: datetime | None) -> Event:
     if not isinstance(element, Mapping):
         raise _Rejected("not_an_object", type(element).__name__)
     event_id = _required_text(element, "ID")
@@ -212,6 +228,8 @@ def _parse(element: object, region: str | None, node_type: str | None) -> Event:
         dt = parse_dt(_required_text(element, "DT"))
     except (ValueError, OverflowError) as error:
         raise _Rejected("invalid_timestamp", str(error)[:100]) from None
+    if now is not None and dt > now + FUTURE_TOLERANCE:
+        raise _Rejected("future_timestamp", f"{dt.isoformat()} is more than {FUTURE_TOLERANCE} after {now.isoformat()}")
     payload_obj = element.get("Payload")
     if payload_obj is None:
         raise _Rejected("missing_field:Payload", "")

@@ -108,9 +108,9 @@ class TicketRedeemedPayload(_Payload):
     sender: Address
     face_value: Annotated[int, Field(ge=0)] = Field(alias="faceValue")
     win_prob: Annotated[int, Field(ge=0)] = Field(alias="winProb")
-    price_per_pixel: str = Field(alias="pricePerPixel")
+    price_per_pixel: Annotated[str, Field(max_length=200)] = Field(alias="pricePerPixel")
     creation_round: int = Field(alias="creationRound")
-    tx_hash: str = Field(alias="txHash")
+    tx_hash: Annotated[str, Field(max_length=66)] = Field(alias="txHash")
 
 
 Payload = (

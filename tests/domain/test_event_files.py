@@ -23,6 +23,7 @@ from openpool.domain.events import (
 )
 from tests.domain import envelopes
 from tests.domain.envelopes import (
+    ADDRESS,
     ai_job_processed,
     envelope,
     job_received,
@@ -396,3 +397,31 @@ def test_an_event_id_must_be_a_canonical_uuid() -> None:
     odd = "----0123456789abcdef0123456789abcdef"
     body = json.dumps([transcode_job_processed() | {"ID": odd}]).encode()
     assert [rejection.reason for rejection in parse_event_file(SOURCE, body).rejections] == ["invalid_id"]
+
+
+def test_an_event_dated_more_than_an_hour_after_the_readers_clock_is_refused_as_from_the_future() -> None:
+    now = datetime(2025, 11, 5, 15, 0, tzinfo=UTC)
+    soon = transcode_job_processed() | {"DT": "2025-11-05T15:59:59Z"}
+    later = transcode_job_processed() | {"DT": "2025-11-05T16:00:01Z"}
+    parsed = parse_event_file(SOURCE, json.dumps([soon, later]).encode(), now=now)
+    assert [item.position for item in parsed.events] == [0]
+    assert [(r.position, r.reason) for r in parsed.rejections] == [(1, "future_timestamp")]
+    assert len(parse_event_file(SOURCE, json.dumps([later]).encode()).events) == 1  # no clock, no check
+
+
+def test_a_ticket_hash_longer_than_a_transaction_hash_is_refused() -> None:
+    ticket = envelope(
+        "ticket-redeemed",
+        {
+            "recipient": ADDRESS,
+            "sender": ADDRESS,
+            "faceValue": 1,
+            "winProb": 1,
+            "pricePerPixel": "1/2",
+            "creationRound": 1,
+            "txHash": "0x" + "ab" * 40,
+        },
+    )
+    assert [r.reason for r in parse_event_file(SOURCE, json.dumps([ticket]).encode()).rejections] == [
+        "out_of_range:txHash"
+    ]

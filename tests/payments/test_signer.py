@@ -141,3 +141,11 @@ def test_signing_gives_the_raw_transaction_and_its_hash() -> None:
     assert (decoded.chain_id, decoded.nonce, decoded.to, decoded.value) == (42161, 3, DEV_ADDRESS, 10**16)
     assert decoded.tx_hash == signed.tx_hash
     assert Account.recover_transaction(signed.raw_tx) == DEV_ADDRESS
+
+
+def test_a_key_one_hex_digit_short_is_refused_not_padded_into_another_account() -> None:
+    short = DEV_KEY[:-1]
+    with pytest.raises(KeyLoadError) as refused:
+        Signer.load(SecretStr(short))
+    secrets_absent(refused.value, short)
+    assert Signer.load(SecretStr(DEV_KEY.removeprefix("0x").upper())).address == DEV_ADDRESS

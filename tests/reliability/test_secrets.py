@@ -234,11 +234,6 @@ async def test_the_read_api_refuses_every_mutating_method(scenario: Scenario) ->
     assert {request: status for request, status in scenario.refusals.items() if status not in (404, 405)} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: load_settings quotes the refused value of a non-secret variable, so a payer key pasted into "
-    "OPENPOOL_PAYER_ADDRESS (or any address variable) is printed in the settings error",
-)
 def test_a_private_key_pasted_into_the_payer_address_variable_is_not_echoed(tmp_path: Path) -> None:
     secret = PayerSecrets.fresh()
     pipeline = PipelineProcess({**pipeline_env("t-pasted", "127.0.0.1:9", "http://127.0.0.1:9")}, tmp_path)
