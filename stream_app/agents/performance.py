@@ -38,8 +38,34 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
     read_model_topic = app.topic(settings.topics.performance, key_serializer="raw", value_serializer="raw")
     table = stream_app.performance
 
-    async def publish(key: str, job: AttributedJob, window: str, start: int, stats: Any, latest: str) -> None:
-        model = {
+    # The read model is coalesced: a bucket's sketches (kilobytes) are published once a second, not per job.
+    # Each bucket record keeps its read model, so the periodic republish restores anything a crash lost.
+    pending: dict[str, dict[str, Any] | None] = {}
+
+    async def flush_pending() -> None:
+        batch = dict(pending)
+        pending.clear()
+        for key, model in batch.items():
+            value = None if model is None else json.dumps(model, separators=(",", ":")).encode()
+            await read_model_topic.send(key=key.encode(), value=value)
+
+    @app.timer(1.0)
+    async def publish_touched_buckets() -> None:
+        await flush_pending()
+
+    @app.timer(settings.export_interval_seconds)
+    async def republish_local_buckets() -> None:
+        for key, record in list(table.items()):
+            if "#" in key and "model" in record:
+                pending.setdefault(key, {**record["model"], "stats": record["stats"]})
+        await flush_pending()
+
+    @app.on_before_shutdown.connect
+    async def publish_before_shutdown(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await flush_pending()
+
+    def read_model(job: AttributedJob, window: str, start: int, latest: str) -> dict[str, Any]:
+        return {
             "worker_address": job.worker_address,
             "partition_key": job.partition_key,
             "node_type": job.node_type,
@@ -47,10 +73,8 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
             "pipeline": job.pipeline,
             "window": int(window),
             "start": start,
-            "stats": stats,
             "latest": latest,
         }
-        await read_model_topic.send(key=key.encode(), value=json.dumps(model, separators=(",", ":")).encode())
 
     async def handle(value: bytes) -> None:
         forwarded = ForwardedJob.from_bytes(value)
@@ -71,19 +95,21 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
             for start in placement.expired:
                 key = bucket_key(workload, window, start)
                 table.pop(key, None)
-                await read_model_topic.send(key=key.encode(), value=None)
+                pending[key] = None
             if placement.start is not None:
                 key = bucket_key(workload, window, placement.start)
                 # Each bucket guards itself: a crash may persist it without the index, or the reverse.
                 bucket = table.get(key) or {"stats": rolling.aggregate.initialize(), "applied": {}}
                 bucket_applied = AppliedOrigins.from_json(bucket["applied"])
+                model = read_model(job, window, placement.start, latest)
                 if not is_applied(bucket_applied, job.partition_key, forwarded.origin):
                     bucket = {
                         "stats": rolling.aggregate.add(bucket["stats"], job),
                         "applied": mark_applied(bucket_applied, job.partition_key, forwarded.origin).to_json(),
+                        "model": model,
                     }
                     table[key] = bucket
-                await publish(key, job, window, placement.start, bucket["stats"], latest)
+                pending[key] = {**model, "stats": bucket["stats"]}
                 if placement.start not in kept:
                     kept.append(placement.start)
             buckets[window] = sorted(kept)

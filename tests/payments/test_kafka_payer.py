@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -270,3 +271,24 @@ async def test_importing_the_predecessors_history_twice_is_idempotent_and_nobody
     ]
     assert history_of[payees[0]][0]["timestamp"].startswith("2025-11-05T15:30:01")
     assert ledger_from_wal(await payer.wal()).confirmed_wei == earnings
+
+
+async def test_an_unreachable_rpc_endpoint_records_and_sends_nothing_and_the_next_round_pays_once(
+    anvil: AnvilControl, payer: PayerEnv, payer_signer: Signer, payees: list[str]
+) -> None:
+    await payer.publish_earnings({payees[0]: 3 * ETH // 100})
+    start = await anvil.block_number()
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        dead_rpc = f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+    down = payer.cli("run", "--once", ETH_RPC_ENDPOINT=dead_rpc)
+    records_while_down = await payer.wal()
+    up = payer.cli("run", "--once")
+
+    assert down.returncode == 4, down.stderr  # the chain is unusable: nothing was attempted
+    assert "ChainUnavailable" in down.stderr and "Traceback" not in down.stderr
+    assert records_while_down == ()
+    assert up.returncode == 0, up.stderr
+    assert await anvil.successful_transfers(payer_signer.address, start) == {payees[0].lower(): 1}
+    assert await anvil.balance(payees[0]) == 3 * ETH // 100
