@@ -50,9 +50,6 @@ def _register() -> None:
     from payments.cli import payments
 
     main.add_command(payments)
-    from openpool.demo.cli import demo_command
-
-    main.add_command(demo_command)
     from openpool.dlq.cli import dlq
 
     main.add_command(dlq)
