@@ -53,6 +53,9 @@ def _register() -> None:
     from openpool.dlq.cli import dlq
 
     main.add_command(dlq)
+    from openpool.replay.cli import replay
+
+    main.add_command(replay)
     for name, issue in [
         ("run", "stream app issue"),
         ("bridge", "bridge issue"),

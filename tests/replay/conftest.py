@@ -1,0 +1,3 @@
+from tests.pipeline_process import pipeline
+
+__all__ = ["pipeline"]
