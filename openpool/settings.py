@@ -127,6 +127,12 @@ class Settings(BaseSettings):
             return Decimal(repr(value))
         return value
 
+    @field_validator("s3_archive_bucket", "payer_address", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `S3_ARCHIVE_BUCKET=` in an env file or a ConfigMap means "no archive", not a bucket named "".
+        return None if value == "" else value
+
     @field_validator("payer_address")
     @classmethod
     def _checksummed(cls, value: str | None) -> str | None:
