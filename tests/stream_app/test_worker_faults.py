@@ -105,7 +105,10 @@ async def _wait_for_earnings(env: dict[str, str], expected: dict[tuple[str, str]
     Faust's commit bookkeeping can lag behind what was processed (faust-streaming/faust#596)."""
     deadline = time.monotonic() + within
     while (earnings := await _earnings(env)) != expected:
-        assert time.monotonic() < deadline, f"earnings did not converge: {len(earnings)} of {len(expected)} slots"
+        differences = {
+            slot: earnings.get(slot, 0) - wei for slot, wei in expected.items() if earnings.get(slot, 0) != wei
+        }
+        assert time.monotonic() < deadline, f"earnings did not converge; got minus expected, in wei: {differences}"
         await asyncio.sleep(1)
 
 
