@@ -50,12 +50,18 @@ def _register() -> None:
     from payments.cli import payments
 
     main.add_command(payments)
-    from openpool.dlq.cli import dlq
+    from openpool.demo.cli import demo_command
 
-    main.add_command(dlq)
+    main.add_command(demo_command)
+    from openpool.bench.cli import bench_command
+
+    main.add_command(bench_command)
     from openpool.replay.cli import replay
 
     main.add_command(replay)
+    from openpool.dlq.cli import dlq
+
+    main.add_command(dlq)
     for name, issue in [
         ("run", "stream app issue"),
         ("bridge", "bridge issue"),

@@ -182,6 +182,9 @@ def run(
 
     BUILD_INFO.labels(version=version("openpool-stream")).set(1)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        try:
+            start_http_server(settings.metrics_port)
+        except OSError as error:  # processing matters more than its dashboard; the clash is logged
+            log.error("metrics endpoint not started", extra={"port": settings.metrics_port, "error": str(error)})
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()

@@ -141,6 +141,11 @@ async def write_exports(settings: Settings, read_models: dict[str, ReadModel]) -
         aws_access_key_id=settings.aws_access_key_id.get_secret_value(),
         aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
     ) as s3:
+        try:
+            await s3.head_bucket(Bucket=settings.s3_metrics_bucket)
+        except s3.exceptions.ClientError:
+            log.warning("metrics bucket missing; creating it", extra={"bucket": settings.s3_metrics_bucket})
+            await s3.create_bucket(Bucket=settings.s3_metrics_bucket)
         for key, document in documents.items():
             body = json.dumps(document, indent=2, allow_nan=False).encode()
             await s3.put_object(Bucket=settings.s3_metrics_bucket, Key=key, Body=body, ContentType="application/json")

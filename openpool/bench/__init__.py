@@ -1,0 +1,1 @@
+"""`openpool bench`: throughput, latency, recovery and payout figures, each against a same-run baseline."""

@@ -1,0 +1,85 @@
+"""`openpool bench`: run the benchmarks on the local stack; write bench/results.json and BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from openpool.bench.markdown import render_markdown
+from openpool.bench.suite import BENCH_ROOT, BenchOptions, run_suite
+from openpool.logs import JsonFormatter
+from openpool.pipeline_process import ProcessFailed, stack_up
+
+_DEFAULT = BenchOptions()
+
+
+@click.command("bench")
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/results.json"))
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=Path("BENCHMARKS.md"))
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0.1),
+    default=_DEFAULT.minutes,
+    show_default=True,
+    help="Of generated pool for the throughput runs.",
+)
+@click.option("--jobs-per-second", type=click.FloatRange(min=1), default=_DEFAULT.jobs_per_second, show_default=True)
+@click.option(
+    "--stream-window",
+    type=click.FloatRange(min=5),
+    default=_DEFAULT.stream_window_seconds,
+    show_default=True,
+    help="Seconds the stream app is measured for at most.",
+)
+@click.option("--recovery-records", type=click.IntRange(min=1000), default=_DEFAULT.recovery_records, show_default=True)
+@click.option("--payouts", type=click.IntRange(min=1), default=_DEFAULT.payouts, show_default=True)
+@click.option("--no-profile", is_flag=True, help="Skip profiling the stream app when it misses its target.")
+def bench_command(
+    results: Path,
+    markdown: Path,
+    minutes: float,
+    jobs_per_second: float,
+    stream_window: float,
+    recovery_records: int,
+    payouts: int,
+    no_profile: bool,
+) -> None:
+    """Benchmark bridge, stream app, latency, recovery and payouts against same-run baselines."""
+    options = BenchOptions(
+        minutes=minutes,
+        jobs_per_second=jobs_per_second,
+        stream_window_seconds=stream_window,
+        recovery_records=recovery_records,
+        payouts=payouts,
+        profile=not no_profile,
+    )
+    log = _log_to_file(BENCH_ROOT / "bench.log")
+    try:
+        click.echo("Starting the local stack (Kafka, S3, anvil) ...")
+        stack_up()
+        click.echo(f"Benchmarking (log {log}) ...")
+        run = asyncio.run(run_suite(options, click.echo))
+    except ProcessFailed as error:
+        click.echo(f"openpool bench: {error}", err=True)
+        sys.exit(1)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+    markdown.write_text(render_markdown(run), encoding="utf-8")
+    click.echo(f"Wrote {results} and {markdown} ({run.seconds / 60:.1f} min).")
+
+
+def _log_to_file(path: Path) -> Path:
+    """The bench's own logs (the bridge runs in this process) go to a file, not between the progress lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    return path
