@@ -22,9 +22,21 @@ from bridge.records import FileOutput, unrecognised_key_letter
 from bridge.s3 import StoredObject
 from openpool import metrics
 from openpool.dead_letters import DeadLetterWriter
-from openpool.settings import TopicNames
+from openpool.settings import Settings, TopicNames
 
 log = logging.getLogger(__name__)
+
+
+def event_producer(settings: Settings, role: str) -> AIOKafkaProducer:
+    """The producer of every writer to the events topic: idempotent, all replicas acked, lightly batched."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.app_id}-{role}",
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,22 +7,18 @@ machine-readable reason; callers decide what a failure means for a file (it stay
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
 import aiohttp
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from bridge.backoff import Backoff, retrying
 from bridge.listing import ListedObject
-from openpool.settings import Settings
 
 T = TypeVar("T")
 
@@ -68,27 +64,6 @@ class StoredObject:
 
 def etag_version(etag: str) -> str:
     return etag.strip('"')
-
-
-@asynccontextmanager
-async def s3_client(settings: Settings, *, timeout_seconds: float = 30.0) -> AsyncIterator[Any]:
-    config = AioConfig(
-        connect_timeout=min(timeout_seconds, 10.0),
-        read_timeout=timeout_seconds,
-        retries={"total_max_attempts": 1},
-        s3={"addressing_style": "path"},
-        signature_version="s3v4",
-        max_pool_connections=32,
-    )
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=settings.s3_endpoint,
-        region_name=settings.aws_region,
-        aws_access_key_id=settings.aws_access_key_id.get_secret_value(),
-        aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
-        config=config,
-    ) as client:
-        yield client
 
 
 class ObjectStore:

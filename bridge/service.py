@@ -26,11 +26,12 @@ from bridge.discovery import discover_prefixes
 from bridge.listing import ListedObject
 from bridge.prefetch import prefetched
 from bridge.progress import ProgressIndex, ProgressRecord, load_progress
-from bridge.publisher import Publisher, SentFile
+from bridge.publisher import Publisher, SentFile, event_producer
 from bridge.records import PreviousVersion, file_output
-from bridge.s3 import ObjectStore, S3Failure, StoredObject, s3_client
+from bridge.s3 import ObjectStore, S3Failure, StoredObject
 from openpool import metrics
 from openpool.domain.event_files import ParsedFile, SourceKey, parse_event_file
+from openpool.s3_client import s3_client
 from openpool.settings import Settings
 from openpool.topics import ensure_topics, owned_topics
 
@@ -326,14 +327,7 @@ async def open_bridge(
         check_archive_settings(settings)
     await ensure_topics(settings, owned_topics(settings))
     index = await load_progress(settings.kafka_bootstrap_servers, settings.topics.bridge_progress)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=f"{settings.app_id}-bridge",
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-    )
+    producer = event_producer(settings, "bridge")
     await producer.start()
     try:
         async with s3_client(settings, timeout_seconds=options.s3_timeout_seconds) as client:

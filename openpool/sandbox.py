@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bridge.s3 import s3_client
+from openpool.s3_client import s3_client
 from openpool.settings import Settings, load_settings
 
 _OURS_ALREADY = {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}

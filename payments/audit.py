@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bridge.s3 import s3_client
 from openpool.domain.summary import eth
+from openpool.s3_client import s3_client
 from openpool.settings import Settings
 from payments.wal import PAID_STATES, PayoutState, WalRecord
 

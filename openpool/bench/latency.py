@@ -18,11 +18,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bridge.s3 import s3_client
 from openpool.bench.probes import Probe, with_probes
 from openpool.consumer_progress import ConsumerProgress
 from openpool.generator import GeneratorConfig, generate
 from openpool.pipeline_process import PipelineProcess
+from openpool.s3_client import s3_client
 from openpool.sandbox import Sandbox, create_buckets
 from openpool.settings import Settings
 from openpool.topics import ensure_topics, owned_topics, partitions_of

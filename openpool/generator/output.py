@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from openpool.generator.dataset import GeneratedDataSet
+from openpool.s3_client import s3_client
 from openpool.settings import Settings
 
 _MISSING_BUCKET = {"404", "NoSuchBucket", "NotFound"}
@@ -38,16 +37,8 @@ async def upload(dataset: GeneratedDataSet, settings: Settings) -> tuple[str, ..
     The bucket is created if it does not exist. Sequential on purpose: concurrent PUTs would lose the order
     that makes late files late.
     """
-    config = AioConfig(s3={"addressing_style": "path"}, signature_version="s3v4")
     put: list[str] = []
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=settings.s3_endpoint,
-        region_name=settings.aws_region,
-        aws_access_key_id=settings.aws_access_key_id.get_secret_value(),
-        aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
-        config=config,
-    ) as client:
+    async with s3_client(settings) as client:
         await _ensure_bucket(client, settings.s3_bucket, settings.aws_region)
         for key, body in dataset.files:
             await client.put_object(Bucket=settings.s3_bucket, Key=key, Body=body, ContentType="application/json")

@@ -18,17 +18,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
 from bridge.backoff import Backoff
 from bridge.listing import ListedObject
 from bridge.prefetch import prefetched
 from bridge.progress import ProgressIndex, load_progress
-from bridge.publisher import Publisher
+from bridge.publisher import Publisher, event_producer
 from bridge.records import file_output
-from bridge.s3 import ObjectStore, S3Failure, StoredObject, s3_client
+from bridge.s3 import ObjectStore, S3Failure, StoredObject
 from openpool.domain.event_files import SourceKey, parse_event_file
 from openpool.replay.archive_selection import Action, ArchiveFilter, FileDecision, replay_plan
+from openpool.s3_client import s3_client
 from openpool.settings import Settings
 from openpool.topics import ensure_topics, owned_topics, partitions_of
 
@@ -112,14 +111,7 @@ async def _list_archive(store: ObjectStore, bucket: str, prefix: str, selection:
 async def _send(
     store: ObjectStore, bucket: str, target: Settings, progress: ProgressIndex, report: ReplayReport
 ) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=target.kafka_bootstrap_servers,
-        client_id=f"{target.app_id}-replay",
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-    )
+    producer = event_producer(target, "replay")
     await producer.start()
     try:
         publisher = Publisher(producer, target.topics, progress)

@@ -12,12 +12,11 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from aiobotocore.session import get_session
-
 from openpool.domain.events import NodeType, split_partition_key
 from openpool.domain.performance import AIWorkload, PerformanceSummary, RollingPerformance
 from openpool.domain.performance_report import ai_model_pipeline_rankings, ai_performance, transcode_performance
 from openpool.domain.summary import WorkerFees, worker_summary
+from openpool.s3_client import s3_client
 from openpool.settings import Settings
 from payments.audit import payment_history
 from payments.kafka_wal import load_wal
@@ -133,14 +132,7 @@ async def write_exports(settings: Settings, read_models: dict[str, ReadModel]) -
         **summaries(settings, read_models, now, payouts),
         **performance_documents(settings, read_models["performance"], now),
     }
-    session = get_session()
-    async with session.create_client(
-        "s3",
-        endpoint_url=settings.s3_endpoint,
-        region_name=settings.aws_region,
-        aws_access_key_id=settings.aws_access_key_id.get_secret_value(),
-        aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
-    ) as s3:
+    async with s3_client(settings) as s3:
         try:
             await s3.head_bucket(Bucket=settings.s3_metrics_bucket)
         except s3.exceptions.ClientError:
