@@ -9,10 +9,10 @@ import sys
 from datetime import timedelta
 
 import click
-from prometheus_client import start_http_server
 
 from bridge.archive import ArchiveConfigurationError
-from bridge.service import BridgeOptions, run_bridge
+from bridge.service import BridgeOptions, BridgeReadiness, run_bridge
+from openpool import health_endpoint
 from openpool.logs import configure_logging
 from openpool.settings import Settings, load_settings
 
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
     "--metrics-port",
     type=click.IntRange(0, 65535),
     default=None,
-    help="Prometheus port when running continuously (default OPENPOOL_METRICS_PORT; 0 disables).",
+    help="Port of /metrics, /healthz and /readyz when running continuously (default OPENPOOL_METRICS_PORT; "
+    "0 disables).",
 )
 def bridge(once: bool, lookback_seconds: float, sweep_interval_seconds: float, metrics_port: int | None) -> None:
     """S3 event files -> Kafka: every event once in the events topic, refusals in the dead-letter topic."""
@@ -48,10 +49,9 @@ def bridge(once: bool, lookback_seconds: float, sweep_interval_seconds: float, m
     options = BridgeOptions(
         lookback=timedelta(seconds=lookback_seconds), sweep_interval=timedelta(seconds=sweep_interval_seconds)
     )
-    if not once:
-        _serve_metrics(settings.metrics_port if metrics_port is None else metrics_port)
+    port = settings.metrics_port if metrics_port is None else metrics_port
     try:
-        status = asyncio.run(_run(settings, options, once))
+        status = asyncio.run(_run(settings, options, once, 0 if once else port))
     except ArchiveConfigurationError as error:
         click.echo(f"openpool bridge: {error}", err=True)
         sys.exit(2)
@@ -61,19 +61,11 @@ def bridge(once: bool, lookback_seconds: float, sweep_interval_seconds: float, m
     sys.exit(status)
 
 
-async def _run(settings: Settings, options: BridgeOptions, once: bool) -> int:
+async def _run(settings: Settings, options: BridgeOptions, once: bool, port: int) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    return await run_bridge(settings, options, once=once, stop=stop)
-
-
-def _serve_metrics(port: int) -> None:
-    if port == 0:
-        return
-    try:
-        start_http_server(port)
-    except OSError as error:
-        # Publishing matters more than its dashboard; the error is logged, not hidden.
-        log.error("metrics endpoint not started", extra={"port": port, "error": str(error)})
+    readiness = BridgeReadiness()
+    async with health_endpoint.serving(port, readiness.conditions):
+        return await run_bridge(settings, options, once=once, stop=stop, readiness=readiness)

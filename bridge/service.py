@@ -54,6 +54,18 @@ class BridgeOptions:
     s3_timeout_seconds: float = 30.0
 
 
+@dataclass(slots=True)
+class BridgeReadiness:
+    """What `/readyz` of a running bridge waits for: Kafka reached (topics checked, progress read, producer
+    started) and one listing of the bucket completed without a failure."""
+
+    kafka_connected: bool = False
+    bucket_listed: bool = False
+
+    def conditions(self) -> dict[str, bool]:
+        return {"kafka_connected": self.kafka_connected, "bucket_listed": self.bucket_listed}
+
+
 @dataclass(frozen=True, slots=True)
 class PollReport:
     listing: str
@@ -336,12 +348,23 @@ async def open_bridge(
         await producer.stop()
 
 
-async def run_bridge(settings: Settings, options: BridgeOptions, *, once: bool, stop: asyncio.Event) -> int:
-    """Run until `stop` (or, with `once`, until nothing is left to publish). Returns the exit status."""
+async def run_bridge(
+    settings: Settings,
+    options: BridgeOptions,
+    *,
+    once: bool,
+    stop: asyncio.Event,
+    readiness: BridgeReadiness | None = None,
+) -> int:
+    """Run until `stop` (or, with `once`, until nothing is left to publish). Returns the exit status.
+
+    `readiness`, when given, is updated as the bridge gets ready (for `/readyz`)."""
+    ready = BridgeReadiness() if readiness is None else readiness
     async with open_bridge(settings, options) as bridge:
+        ready.kafka_connected = True
         if once:
             return await _until_done(bridge, stop)
-        await _until_stopped(bridge, stop, settings.s3_sensor_interval_seconds)
+        await _until_stopped(bridge, stop, settings.s3_sensor_interval_seconds, ready)
         return 0
 
 
@@ -361,8 +384,12 @@ async def _until_done(bridge: Bridge, stop: asyncio.Event) -> int:
     return 0
 
 
-async def _until_stopped(bridge: Bridge, stop: asyncio.Event, interval_seconds: float) -> None:
+async def _until_stopped(
+    bridge: Bridge, stop: asyncio.Event, interval_seconds: float, readiness: BridgeReadiness
+) -> None:
     while not stop.is_set():
-        await bridge.poll(stop)
+        report = await bridge.poll(stop)
+        if report.listing_failures == 0:
+            readiness.bucket_listed = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval_seconds)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
+from openpool import health_endpoint
 from openpool.domain.payouts import PayoutPlan
 from openpool.domain.summary import eth
 from openpool.logs import configure_logging
@@ -30,7 +31,7 @@ from payments.earnings import load_earnings
 from payments.history_import import HistoryError, plan_import, read_history
 from payments.kafka_wal import PayerFenced, ensure_payer_topics, load_wal, open_payout_wal
 from payments.payer import Payer, PayerConfig, PayerRun, StopReason
-from payments.payout_round import EXPLAINED_ERRORS, RoundReport, dry_plan, payout_round
+from payments.payout_round import EXPLAINED_ERRORS, PayerReadiness, RoundReport, dry_plan, payout_round
 from payments.resolution import ResolutionRefused, resolve
 from payments.signer import Signer
 from payments.status import payout_status
@@ -117,7 +118,9 @@ def _plan_json(planned: PayoutPlan, settings: Settings) -> dict[str, Any]:
 @payments.command(name="run")
 @click.option("--once", is_flag=True, help="Run one round and exit (otherwise every PAYMENT_SENSOR_INTERVAL_SECONDS).")
 def run_command(once: bool) -> None:
-    """Reconcile, plan and pay; with the kill switch on, reconcile and plan only."""
+    """Reconcile, plan and pay; with the kill switch on, reconcile and plan only.
+
+    Running continuously, it serves /metrics, /healthz and /readyz on OPENPOOL_METRICS_PORT."""
     settings = load_settings()
 
     async def one_round() -> RoundReport:
@@ -129,9 +132,13 @@ def run_command(once: bool) -> None:
         sys.exit(0 if report.outcome in ("completed", "kill_switch") else EXIT_STOPPED)
 
     async def forever() -> None:
-        while True:
-            echo_round(await payout_round(settings, await current_earnings(settings)))
-            await asyncio.sleep(settings.payment_sensor_interval_seconds)
+        readiness = PayerReadiness()
+        async with health_endpoint.serving(settings.metrics_port, readiness.conditions):
+            while True:
+                report = await payout_round(settings, await current_earnings(settings))
+                readiness.observe(report)
+                echo_round(report)
+                await asyncio.sleep(settings.payment_sensor_interval_seconds)
 
     run_async(forever)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 
 from openpool.metrics import PAYER_BALANCE_WEI, PAYER_HALTED, PAYER_NONCE, PAYOUT_OLDEST_OPEN_AGE, PAYOUTS, PAYOUTS_WEI
@@ -36,11 +35,14 @@ def observe_ledger(ledger: PaidLedger) -> None:
     PAYER_HALTED.set(1 if ledger.halted else 0)
 
 
-async def observe_wallet(chain: Chain, payer: str, ledger: PaidLedger) -> None:
-    """Balance and nonces of the hot wallet; skipped quietly when the node does not answer."""
+async def observe_wallet(chain: Chain, payer: str, ledger: PaidLedger) -> bool:
+    """Balance and nonces of the hot wallet; skipped quietly when the node does not answer (returns False)."""
     signed = [r.nonce for r in ledger.records.values() if r.payer == payer and r.nonce is not None]
     PAYER_NONCE.labels(source="local").set(max(signed) + 1 if signed else 0)
-    with contextlib.suppress(ChainUnavailable):
+    try:
         PAYER_BALANCE_WEI.set(await chain.balance_wei(payer))
         PAYER_NONCE.labels(source="chain_pending").set(await chain.nonce(payer, "pending"))
         PAYER_NONCE.labels(source="chain_latest").set(await chain.nonce(payer, "latest"))
+    except ChainUnavailable:
+        return False
+    return True

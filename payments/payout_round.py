@@ -54,6 +54,8 @@ class RoundReport:
     would_pay: PayoutPlan
     ledger: PaidLedger
     kill_switch: bool
+    chain_answered: bool
+    """Whether the node answered the wallet reads at the end of the round."""
 
     @property
     def stop(self) -> Stop | None:
@@ -72,6 +74,22 @@ class RoundReport:
     def touched(self) -> tuple[str, ...]:
         paid = () if self.paid is None else self.paid.records
         return tuple(record.payout_id for record in (*self.reconciled.records, *paid))
+
+
+@dataclass(slots=True)
+class PayerReadiness:
+    """What `/readyz` of `openpool payments run` reports: its last round took the WAL over and read it (the
+    payer is the one writer), and the node answered."""
+
+    wal_read: bool = False
+    chain_answered: bool = False
+
+    def observe(self, report: RoundReport) -> None:
+        self.wal_read = True
+        self.chain_answered = report.chain_answered
+
+    def conditions(self) -> dict[str, bool]:
+        return {"wal_read": self.wal_read, "chain_answered": self.chain_answered}
 
 
 def _today() -> date:
@@ -97,14 +115,14 @@ async def payout_round(
                 paid = await payer.pay(plan_payouts(earnings, payer.ledger, policy, today))
             ledger = payer.ledger
             observe_ledger(ledger)
-            await observe_wallet(chain, signer.address, ledger)
+            chain_answered = await observe_wallet(chain, signer.address, ledger)
     except PayerFenced:
         PAYOUT_ROUNDS.labels(outcome="fenced").inc()
         raise
     except Exception:
         PAYOUT_ROUNDS.labels(outcome="failed").inc()
         raise
-    report = RoundReport(reconciled, paid, would_pay, ledger, config.kill_switch)
+    report = RoundReport(reconciled, paid, would_pay, ledger, config.kill_switch, chain_answered)
     PAYOUT_ROUNDS.labels(outcome=report.outcome).inc()
     _log_round(report)
     try:

@@ -14,6 +14,7 @@ from faust.web import Request, Response, View
 from stream_app.agents.exports import performance_documents
 from stream_app.app import StreamApp
 from stream_app.read_models import ReadModel
+from stream_app.readiness import readiness_conditions
 
 
 def register_views(stream_app: StreamApp, read_models: dict[str, ReadModel]) -> None:
@@ -72,13 +73,9 @@ def register_views(stream_app: StreamApp, read_models: dict[str, ReadModel]) -> 
     @app.page("/readyz")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            assigned = bool(app.consumer.assignment()) if app.consumer is not None else False
-            recovery: Any = getattr(app.tables, "recovery", None)  # on the concrete TableManager only
-            recovering = recovery is None or not recovery.completed.is_set()
-            ready = assigned and not recovering
-            return self.json(
-                {"ready": ready, "assigned": assigned, "recovering": recovering}, status=200 if ready else 503
-            )
+            conditions = readiness_conditions(app)
+            ready = all(conditions.values())
+            return self.json({"ready": ready, "conditions": conditions}, status=200 if ready else 503)
 
     @app.page("/healthz")
     class Health(View):

@@ -1,5 +1,5 @@
-"""What a running worker reports about itself: CPU time used (from /proc) and its per-record processing time
-(the `openpool_process_duration_seconds` histogram on its metrics endpoint)."""
+"""What a running process reports about itself: CPU time and resident memory (from /proc) and, for a worker,
+its per-record processing time (the `openpool_process_duration_seconds` histogram on its metrics endpoint)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,18 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     # After the command name: state is field 3, utime and stime are fields 14 and 15 (1-based).
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def resident_mib(pid: int) -> tuple[float, float] | None:
+    """Resident memory of a process now and at its peak so far (VmRSS, VmHWM), in MiB; None without /proc."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    kib = {line.split(":")[0]: int(line.split()[1]) for line in lines if line.startswith(("VmRSS:", "VmHWM:"))}
+    if "VmRSS" not in kib or "VmHWM" not in kib:
+        return None
+    return kib["VmRSS"] / 1024, kib["VmHWM"] / 1024
 
 
 def seconds_per_record(metrics_text: str) -> dict[str, float]:

@@ -10,6 +10,9 @@ from aiobotocore.session import get_session
 from bridge.backoff import Backoff
 from bridge.service import BridgeOptions
 from openpool.settings import Settings
+from tests.pipeline_process import pipeline
+
+__all__ = ["pipeline"]
 
 FAST_RETRIES = BridgeOptions(backoff=Backoff(attempts=3, base_delay_seconds=0.01, max_delay_seconds=0.05))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import PurePosixPath
 
 import jsonschema
@@ -10,7 +11,7 @@ import pytest
 
 from openpool.settings import Settings
 from tests.deploy.custom_resource_schemas import SCHEMAS
-from tests.deploy.manifests import OVERLAYS, Doc, Rendered, selects
+from tests.deploy.manifests import OVERLAYS, ROOT, Doc, Rendered, selects
 
 # The oldest Kubernetes the manifests are written for (persistentVolumeClaimRetentionPolicy is GA from 1.32).
 KUBERNETES_VERSION = "1.32"
@@ -274,3 +275,33 @@ def test_replay_overlays_add_only_the_job_to_their_deployment(overlays: dict[str
     base = overlays[overlay.removesuffix("-replay")]
     replay = overlays[overlay]
     assert [d for d in replay.docs if d["kind"] != "Job"] == base.docs
+
+
+def _quantity(value: str | int) -> float:
+    """A Kubernetes CPU (cores) or memory (MiB) quantity, in the forms our manifests use."""
+    text = str(value)
+    units = {"m": 1e-3, "Mi": 1.0, "Gi": 1024.0}
+    for suffix, scale in units.items():
+        if text.endswith(suffix):
+            return float(text.removesuffix(suffix)) * scale
+    return float(text)
+
+
+def test_production_resources_cover_the_measured_peaks(overlays: dict[str, Rendered]) -> None:
+    """Requests at least the measured peak of what a pod always goes through, limits above every peak
+    (docs/resources.md; bench/footprint.json is written by `python -m openpool.bench.footprint`)."""
+    measured = json.loads((ROOT / "bench" / "footprint.json").read_text())["processes"]
+    peaks = {
+        ("StatefulSet", "openpool-stream-workers"): [measured["worker"], measured["worker_restoring"]],
+        ("Deployment", "openpool-bridge"): [measured["bridge"]],
+        ("Deployment", "openpool-payer"): [measured["payer"]],
+    }
+    for (kind, name), figures in peaks.items():
+        (container,) = overlays["prod"].workload(kind, name).containers
+        requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+        peak_mib = max(f["peak_rss_mib"] for f in figures)
+        peak_cores = max(f["peak_cores"] for f in figures)
+        assert _quantity(requests["memory"]) >= peak_mib, name
+        assert _quantity(limits["memory"]) >= 1.5 * peak_mib, name
+        assert _quantity(limits["cpu"]) >= peak_cores, name
+        assert _quantity(requests["cpu"]) >= max(f["mean_cores"] for f in figures), name

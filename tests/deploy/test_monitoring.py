@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -14,12 +12,20 @@ import yaml
 from openpool import metrics
 from tests.deploy.conftest import DeployTools
 from tests.deploy.manifests import K8S, OVERLAYS, ROOT, Rendered
+from tests.deploy.monitoring_files import (
+    BROKER_LAG_RULES,
+    PROMETHEUS,
+    RULES,
+    all_panels,
+    dashboard_names,
+    load_dashboard,
+    panel_queries,
+    recorded,
+    rule_metric_names,
+    rules,
+    variable_selectors,
+)
 from tests.deploy.promql_names import exposed_names, metric_names
-
-PROMETHEUS = ROOT / "deploy" / "prometheus"
-RULES = PROMETHEUS / "rules.yml"
-BROKER_LAG_RULES = PROMETHEUS / "broker-lag-rules.yml"
-DASHBOARD = ROOT / "deploy" / "grafana" / "openpool.json"
 
 # The only broker-exporter series we read, and only in broker-lag-rules.yml (docs/metrics.md).
 BROKER_EXPORTER_NAMES = {"kafka_consumergroup_lag", "kminion_kafka_consumer_group_topic_partition_lag"}
@@ -27,43 +33,6 @@ BROKER_EXPORTER_NAMES = {"kafka_consumergroup_lag", "kminion_kafka_consumer_grou
 RECOVERY_METRICS = {"openpool_table_recovery_in_progress", "openpool_rebalances_total", "openpool_table_keys"}
 # Grafana's variables, replaced by values that make each query plain PromQL for promtool.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$consumer_group": ".*", "$topic": ".*"}
-
-
-def _rules(path: Path) -> list[dict[str, Any]]:
-    return [rule for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
-
-
-def _recorded(*paths: Path) -> set[str]:
-    return {rule["record"] for path in paths for rule in _rules(path) if "record" in rule}
-
-
-def _dashboard() -> dict[str, Any]:
-    return dict(json.loads(DASHBOARD.read_text()))
-
-
-def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
-    panels = []
-    for panel in dashboard["panels"]:
-        panels.append(panel)
-        panels.extend(panel.get("panels", []))  # panels of a collapsed row
-    return panels
-
-
-def _panel_queries(dashboard: dict[str, Any]) -> list[str]:
-    return [target["expr"] for panel in _panels(dashboard) for target in panel.get("targets", [])]
-
-
-def _variable_selectors(dashboard: dict[str, Any]) -> list[str]:
-    """The series selectors of `label_values(selector, label)` variable queries (Grafana syntax, not PromQL)."""
-    selectors = []
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] != "query":
-            continue
-        query = variable["query"]["query"] if isinstance(variable["query"], dict) else variable["query"]
-        match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
-        assert match, f"unexpected variable query {query}"
-        selectors.append(match.group(1))
-    return selectors
 
 
 def _plain_promql(expr: str) -> str:
@@ -103,15 +72,15 @@ def test_every_alert_has_a_unit_test() -> None:
         for case in test.get("alert_rule_test", [])
         if case["exp_alerts"]
     }
-    alerts = {rule["alert"] for rule in _rules(RULES) if "alert" in rule}
+    alerts = {rule["alert"] for rule in rules(RULES) if "alert" in rule}
     assert alerts == tested
 
 
 def test_alerts_cover_lag_wal_payer_dead_letters_and_wallet() -> None:
-    used = {rule["alert"]: metric_names(rule["expr"]) for rule in _rules(RULES) if "alert" in rule}
+    used = {rule["alert"]: metric_names(rule["expr"]) for rule in rules(RULES) if "alert" in rule}
     assert "openpool_consumer_lag_seconds" in used["OpenPoolConsumerTimeLagHigh"]
     assert "openpool:consumer_lag_records:sum" in used["OpenPoolConsumerLagGrowing"]
-    assert "deriv(" in next(r["expr"] for r in _rules(RULES) if r.get("alert") == "OpenPoolConsumerLagGrowing")
+    assert "deriv(" in next(r["expr"] for r in rules(RULES) if r.get("alert") == "OpenPoolConsumerLagGrowing")
     assert used["OpenPoolPayoutStuck"] == {"openpool_payout_oldest_open_age_seconds"}
     assert used["OpenPoolPayerHalted"] == {"openpool_payer_halted"}
     assert used["OpenPoolDeadLetters"] == {"openpool_dead_letters_total"}
@@ -119,13 +88,13 @@ def test_alerts_cover_lag_wal_payer_dead_letters_and_wallet() -> None:
 
 
 def test_rules_read_only_metrics_the_app_exposes() -> None:
-    known = exposed_names([metrics]) | _recorded(RULES)
-    used = set().union(*(metric_names(rule["expr"]) for rule in _rules(RULES)))
+    known = exposed_names([metrics]) | recorded(RULES)
+    used = rule_metric_names(RULES)
     assert used <= known, f"not exposed by openpool/metrics.py: {sorted(used - known)}"
 
 
 def test_broker_lag_rules_read_only_the_listed_exporter_metrics() -> None:
-    used = set().union(*(metric_names(rule["expr"]) for rule in _rules(BROKER_LAG_RULES)))
+    used = rule_metric_names(BROKER_LAG_RULES)
     assert used == BROKER_EXPORTER_NAMES
 
 
@@ -149,8 +118,8 @@ def test_every_overlay_deploys_the_rules(overlays: dict[str, Rendered], overlay:
 
 
 def test_dashboard_queries_parse(deploy_tools: DeployTools, tmp_path: Path) -> None:
-    dashboard = _dashboard()
-    queries = [_plain_promql(expr) for expr in _panel_queries(dashboard) + _variable_selectors(dashboard)]
+    dashboard = load_dashboard()
+    queries = [_plain_promql(expr) for expr in panel_queries(dashboard) + variable_selectors(dashboard)]
     as_rules = {
         "groups": [{"name": "dashboard", "rules": [{"record": f"q:{i}", "expr": q} for i, q in enumerate(queries)]}]
     }
@@ -158,14 +127,9 @@ def test_dashboard_queries_parse(deploy_tools: DeployTools, tmp_path: Path) -> N
     assert "SUCCESS" in _promtool(deploy_tools, "check", "rules", "dashboard-queries.yml", cwd=tmp_path)
 
 
-def _dashboard_names() -> set[str]:
-    dashboard = _dashboard()
-    return set().union(*(metric_names(expr) for expr in _panel_queries(dashboard) + _variable_selectors(dashboard)))
-
-
 def test_dashboard_queries_use_only_metrics_the_app_exposes() -> None:
-    known = exposed_names([metrics]) | _recorded(RULES, BROKER_LAG_RULES)
-    unknown = _dashboard_names() - known
+    known = exposed_names([metrics]) | recorded(RULES, BROKER_LAG_RULES)
+    unknown = dashboard_names() - known
     assert not unknown, f"not exposed by openpool/metrics.py nor recorded by our rules: {sorted(unknown)}"
 
 
@@ -174,7 +138,7 @@ def test_recovery_metrics_the_dashboard_reads_are_defined() -> None:
 
 
 def test_dashboard_shows_lag_throughput_dead_letters_recovery_payouts_and_wallet() -> None:
-    dashboard = _dashboard()
+    dashboard = load_dashboard()
     by_row: dict[str, set[str]] = {}
     row = ""
     for panel in dashboard["panels"]:
@@ -192,7 +156,7 @@ def test_dashboard_shows_lag_throughput_dead_letters_recovery_payouts_and_wallet
     ]
     assert "openpool_payer_balance_wei" in by_row["Wallet"]
     per_partition = [
-        expr for expr in _panel_queries(dashboard) if "partition" in expr and "openpool_consumer_lag_" in expr
+        expr for expr in panel_queries(dashboard) if "partition" in expr and "openpool_consumer_lag_" in expr
     ]
     assert {m for expr in per_partition for m in metric_names(expr)} >= {
         "openpool_consumer_lag_seconds",
@@ -201,7 +165,7 @@ def test_dashboard_shows_lag_throughput_dead_letters_recovery_payouts_and_wallet
 
 
 def test_dashboard_panels_have_unique_ids_and_use_the_datasource_variable() -> None:
-    panels = _panels(_dashboard())
+    panels = all_panels(load_dashboard())
     ids = [panel["id"] for panel in panels]
     assert len(ids) == len(set(ids))
     for panel in panels:
@@ -213,4 +177,4 @@ def test_metrics_doc_shows_the_broker_lag_rules_as_they_are() -> None:
     doc = (ROOT / "docs" / "metrics.md").read_text()
     block = re.search(r"```yaml\n(.*?)```", doc, re.DOTALL)
     assert block, "docs/metrics.md lost its recording rules"
-    assert yaml.safe_load(block.group(1)) == _rules(BROKER_LAG_RULES)
+    assert yaml.safe_load(block.group(1)) == rules(BROKER_LAG_RULES)
