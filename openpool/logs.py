@@ -43,3 +43,16 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # aiokafka logs every connection at INFO; its warnings and errors still come through.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def json_logging_config(level: str = "INFO") -> dict[str, Any]:
+    """The same JSON lines as a `logging.config.dictConfig` dict, for Faust's worker, which installs its own
+    logging and would otherwise print plain lines that drop every `extra` field."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {"aiokafka": {"level": "WARNING"}},
+    }

@@ -135,6 +135,12 @@ REBALANCES = Counter(
     "openpool_rebalances",
     "Partition assignments this worker received (each rebalance of its consumer group).",
 )
+
+OFFSET_GAPS = Counter(
+    "openpool_offset_gaps",
+    "Records Faust delivered past an undelivered one; the reader rewound to the missing record (by stage).",
+    ["stage"],
+)
 TABLE_RECOVERY_IN_PROGRESS = Gauge(
     "openpool_table_recovery_in_progress",
     "1 while the worker restores its tables from their changelogs (not ready), else 0.",

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-# Faust's own lines: "[2026-11-25 21:06:44,929] [7999] [INFO] ..." (local time); ours are JSON with "at".
-_FAUST_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
+# Every line is JSON with "at", Faust's own included (openpool.logs.json_logging_config).
 _JSON_STAMP = re.compile(r'^\{"at": "([^"]+)"')
 
 
@@ -37,9 +36,6 @@ class LogLine:
 
 
 def line_time(text: str) -> float | None:
-    faust = _FAUST_STAMP.match(text)
-    if faust is not None:
-        return datetime.strptime(faust.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
     ours = _JSON_STAMP.match(text)
     if ours is not None:
         return datetime.fromisoformat(ours.group(1).replace("Z", "+00:00")).timestamp()

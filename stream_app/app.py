@@ -10,7 +10,9 @@ from faust.types import TableT
 
 from openpool.settings import Settings
 from openpool.topics import STAGE_ONE_TABLES, STAGE_TWO_TABLES
+from stream_app.consumer import StreamFaustApp
 from stream_app.lag import LagTracker
+from stream_app.record_order import RecordOrder
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class StreamApp:
     earnings: TableT[str, Any]
     performance: TableT[str, Any]
     lag: LagTracker
+    order: RecordOrder
 
 
 def _broker_urls(bootstrap: str) -> str:
@@ -32,7 +35,7 @@ def _broker_urls(bootstrap: str) -> str:
 
 
 def create_app(settings: Settings) -> StreamApp:
-    app = faust.App(
+    app = StreamFaustApp(
         settings.app_id,
         broker=_broker_urls(settings.kafka_bootstrap_servers),
         store="rocksdb://",
@@ -89,4 +92,5 @@ def create_app(settings: Settings) -> StreamApp:
         earnings=table(earnings, settings.worker_partitions),
         performance=table(performance, settings.worker_partitions),
         lag=LagTracker(settings.app_id),
+        order=RecordOrder(settings.kafka_bootstrap_servers, settings.app_id),
     )

@@ -12,28 +12,34 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from importlib.metadata import version
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
-from prometheus_client import start_http_server
 
 from openpool.dead_letters import DeadLetterWriter
-from openpool.metrics import BUILD_INFO, REBALANCES, TABLE_KEYS, TABLE_RECOVERY_IN_PROGRESS
+from openpool.health_endpoint import HEARTBEAT_INTERVAL_SECONDS, HealthEndpoint, LoopHeartbeat, start_endpoint
+from openpool.logs import json_logging_config
+from openpool.metrics import REBALANCES, TABLE_KEYS, TABLE_RECOVERY_IN_PROGRESS
 from openpool.settings import Settings
 from openpool.topics import ensure_topics, owned_topics, partitions_of
 from payments.payout_round import scheduled_round
 from stream_app.agents import exports, fees, partition_events, performance
 from stream_app.app import StreamApp, create_app
+from stream_app.consumer import ProcessedOnlyConsumer
+from stream_app.local_state import discard_unless_clean, mark_clean
+from stream_app.offset_order import REWIND_RETRY_SECONDS
 from stream_app.read_models import ReadModel
+from stream_app.readiness import readiness_conditions
 from stream_app.web import register_views
 
 log = logging.getLogger(__name__)
 
 IDLE_CHECKS = 3
+TABLE_KEYS_INTERVAL_SECONDS = 60.0
 
 
 class _FaustProducer:
@@ -72,16 +78,23 @@ def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
         recovery: Any = getattr(app.tables, "recovery", None)  # on the concrete TableManager only
         TABLE_RECOVERY_IN_PROGRESS.set(0 if recovery is not None and recovery.completed.is_set() else 1)
 
-    @app.timer(60.0)
+    @app.task
     async def count_table_keys() -> None:
-        for table in (
-            stream_app.file_ledger,
-            stream_app.correlation,
-            stream_app.connections,
-            stream_app.earnings,
-            stream_app.performance,
-        ):
-            TABLE_KEYS.labels(table=table.name).set(len(table))
+        # From the start, not after a first interval: the series exist while the tables are restored.
+        while True:
+            for table in (
+                stream_app.file_ledger,
+                stream_app.correlation,
+                stream_app.connections,
+                stream_app.earnings,
+                stream_app.performance,
+            ):
+                TABLE_KEYS.labels(table=table.name).set(len(table))
+            await asyncio.sleep(TABLE_KEYS_INTERVAL_SECONDS)
+
+    @app.timer(REWIND_RETRY_SECONDS)
+    async def retry_rewinds() -> None:
+        await stream_app.order.retry_rewinds(cast(ProcessedOnlyConsumer, app.consumer))
 
     @app.on_partitions_assigned.connect
     async def count_rebalance(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -106,6 +119,7 @@ def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
     async def stop_read_models(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         for model in read_models.values():
             await model.stop()
+        await stream_app.order.close()
 
     register_views(stream_app, read_models)
     return stream_app, read_models
@@ -180,11 +194,31 @@ def run(
             log.info("idle: every record processed and exports written; stopping")
             os.kill(os.getpid(), signal.SIGTERM)
 
-    BUILD_INFO.labels(version=version("openpool-stream")).set(1)
     if settings.metrics_port:
-        try:
-            start_http_server(settings.metrics_port)
-        except OSError as error:  # processing matters more than its dashboard; the clash is logged
-            log.error("metrics endpoint not started", extra={"port": settings.metrics_port, "error": str(error)})
-    worker = faust.Worker(app, loglevel="INFO", quiet=True)
-    worker.execute_from_commandline()
+        _serve_health(app, settings.metrics_port)
+    tabledir = Path(app.conf.tabledir)
+    discard_unless_clean(tabledir)
+    worker = faust.Worker(app, loglevel="INFO", quiet=True, logging_config=json_logging_config())
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as end:
+        if end.code in (0, None) and app.crash_reason is None:
+            mark_clean(tabledir)
+        raise
+
+
+def _serve_health(app: faust.App, port: int) -> None:
+    """/metrics, /healthz and /readyz on the metrics port, answered from a thread: the loop beats the heartbeat
+    and copies its readiness (partitions assigned, tables recovered) there every second."""
+    heartbeat = LoopHeartbeat()
+    readiness = {"partitions_assigned": False, "tables_recovered": False}
+
+    @app.timer(HEARTBEAT_INTERVAL_SECONDS)
+    async def beat() -> None:
+        heartbeat.beat()
+        readiness.update(readiness_conditions(app))
+
+    try:
+        start_endpoint(port, HealthEndpoint(heartbeat, lambda: dict(readiness)))
+    except OSError as error:  # processing matters more than its dashboard; the clash is logged
+        log.error("metrics endpoint not started", extra={"port": port, "error": str(error)})

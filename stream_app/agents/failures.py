@@ -1,4 +1,5 @@
-"""What an agent does with a record it cannot process: retry, then dead-letter it with the reason.
+"""What an agent does with each record: check nothing before it was skipped, process it, and if it cannot
+be processed, retry, then dead-letter it with the reason.
 
 Faust acks and drops a record whose agent raises, so no exception may leave an agent body. A transient
 failure (a broker or metadata hiccup) passes on retry — every table value guards itself, so re-running a
@@ -12,11 +13,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from openpool.dead_letters import DeadLetter, DeadLetterWriter
 from openpool.metrics import PROCESS_DURATION, RECORDS_PROCESSED
-from stream_app.lag import LagTracker
+from stream_app.app import StreamApp
+from stream_app.consumer import ProcessedOnlyConsumer
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +30,15 @@ async def process_or_dead_letter(
     message: Any,
     dead_letters: DeadLetterWriter,
     stage: str,
-    lag: LagTracker,
+    stream_app: StreamApp,
 ) -> None:
+    consumer = cast(ProcessedOnlyConsumer, stream_app.app.consumer)
+    if not await stream_app.order.admit(message, consumer, stage, dead_letters):
+        return
     with PROCESS_DURATION.labels(stage=stage).time():
         await _process_or_dead_letter(process, message, dead_letters, stage)
     RECORDS_PROCESSED.labels(stage=stage).inc()
-    lag.note_processed(message)
+    stream_app.lag.note_processed(message)
 
 
 async def _process_or_dead_letter(

@@ -42,4 +42,4 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
     async def fees(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
-            await process_or_dead_letter(partial(handle, message.value), message, dead_letters, "fees", stream_app.lag)
+            await process_or_dead_letter(partial(handle, message.value), message, dead_letters, "fees", stream_app)

@@ -151,7 +151,7 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
     async def partition_events(stream: faust.StreamT[bytes]) -> None:
         async for record in stream.events():
             message = record.message
-            await process_or_dead_letter(partial(handle, message), message, dead_letters, "stream", stream_app.lag)
+            await process_or_dead_letter(partial(handle, message), message, dead_letters, "stream", stream_app)
 
 
 def _unattributed(outcome: correlation_core.UnattributedFees, source: SourcePosition) -> DeadLetter:

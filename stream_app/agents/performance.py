@@ -124,5 +124,5 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
         async for event in stream.events():
             message = event.message
             await process_or_dead_letter(
-                partial(handle, message.value), message, dead_letters, "performance", stream_app.lag
+                partial(handle, message.value), message, dead_letters, "performance", stream_app
             )

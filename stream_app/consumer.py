@@ -1,0 +1,48 @@
+"""The Faust consumer, changed in one respect: a record counts as done only if an agent processed it.
+
+While a rebalance is under way Faust's stream skips the records it has already fetched and acks them
+unprocessed ("we want to ack the filtered out message", faust/streams.py), trusting that they will be
+fetched again. If the partition stays on this worker, that ack can land in the new assignment's acked
+offsets and let a commit pass a record no agent has applied yet; a crash before the record is fetched again
+then loses it. A record an agent took is marked `tracked` by the stream; any other ack is refused here, as is
+the ack of a record a reader skipped to rewind over a gap (`record_order`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from weakref import WeakSet
+
+import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import ConsumerT
+
+
+class ProcessedOnlyConsumer(aiokafka_driver.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refused: WeakSet[Any] = WeakSet()
+
+    def refuse_ack(self, message: Any) -> None:
+        """`message` was not processed: it must not count towards the committed offset."""
+        self._refused.add(message)
+
+    def ack(self, message: Any) -> bool:
+        if message in self._refused or (not message.tracked and self.app.topics.acks_enabled_for(message.topic)):
+            # Done as far as Faust's waiting for in-flight records goes, but not committable.
+            message.acked = True
+            self._unacked_messages.discard(message)
+            return False
+        return super().ack(message)
+
+
+class StreamFaustApp(faust.App):
+    def _new_consumer(self) -> ConsumerT:
+        return ProcessedOnlyConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.transport.loop,
+        )

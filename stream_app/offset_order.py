@@ -1,0 +1,100 @@
+"""Every record of a partition is processed in offset order, with none skipped.
+
+The table guards (docs/design.md, rules 2 and 3) treat "applied offset N" as "everything up to N applied".
+That holds only if a worker never applies a record while an earlier one of the same partition is still
+unprocessed: re-delivered later, the earlier record would be taken for a duplicate and its fees lost.
+
+Faust can hand an agent such a gap. A rebalance clears the records already queued for the agents, and for a
+partition with no committed offset yet the consumer is not rewound, so those records are never delivered
+again; a record can also be dropped while the fetcher's read offset moves past it (faust-streaming/faust#596),
+and Faust commits over a one-record gap at the head of the acked offsets (#606). Neither topic the agents read
+is compacted or transactional, so within one assignment the offsets are contiguous: the first record must be
+the committed offset (or the log start when nothing was committed) and each next one its predecessor + 1.
+On a gap the reader rewinds the consumer to the expected offset and skips, unapplied and unacked, every
+record until the expected one arrives again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+Partition = tuple[str, str, int]
+"""(reader, topic, partition): every reader of a topic keeps its own place."""
+
+
+class Order(Enum):
+    NEXT = "next"
+    """The record the partition's cursor expects: process it."""
+    REPEAT = "repeat"
+    """A record this reader already processed in this assignment, delivered again after a rewind: skip it
+    (applying it again would be a no-op, but its dead letters would be written twice)."""
+    GAP = "gap"
+    """Records between the expected offset and this one were never processed: rewind to the expected offset
+    and skip this record."""
+    SKIP = "skip"
+    """Past the expected offset while a rewind is under way: skip it, it will be delivered again."""
+
+
+REWIND_RETRY_SECONDS = 1.0
+"""A rewind can be undone: Faust's fetcher may still be handing out a batch fetched before it, and moves its
+read offset past the rewound one as it does, so the records are dropped again. A reader still skipping this
+long after its rewind rewinds again."""
+
+
+@dataclass(slots=True)
+class _Cursor:
+    generation: int | None
+    next_offset: int
+    rewound_at: float | None = None
+
+
+class OffsetOrder:
+    """Per reader, partition and consumer-group generation, the next offset this worker must process."""
+
+    def __init__(self) -> None:
+        self._cursors: dict[Partition, _Cursor] = {}
+
+    def needs_start(self, partition: Partition, generation: int | None) -> bool:
+        cursor = self._cursors.get(partition)
+        return cursor is None or cursor.generation != generation
+
+    def start(self, partition: Partition, generation: int | None, first_offset: int) -> None:
+        """A new assignment of `partition` begins at `first_offset` (its committed offset or log start)."""
+        self._cursors[partition] = _Cursor(generation, first_offset)
+
+    def expected(self, partition: Partition) -> int:
+        return self._cursors[partition].next_offset
+
+    def observe(self, partition: Partition, offset: int) -> Order:
+        cursor = self._cursors[partition]
+        if offset == cursor.next_offset:
+            cursor.next_offset += 1
+            cursor.rewound_at = None
+            return Order.NEXT
+        if offset < cursor.next_offset:
+            return Order.REPEAT
+        return Order.GAP if cursor.rewound_at is None else Order.SKIP
+
+    def rewinding(self, partition: Partition, now: float) -> None:
+        """The consumer was rewound to the expected offset: records past it are skipped until it arrives."""
+        self._cursors[partition].rewound_at = now
+
+    def rewinds_due(self, now: float) -> list[tuple[Partition, int]]:
+        """The readers still waiting for their expected record REWIND_RETRY_SECONDS after their rewind, with
+        the offset to rewind to again. Checked on a timer: after a rewind is undone no record may come at all."""
+        return [
+            (partition, cursor.next_offset)
+            for partition, cursor in self._cursors.items()
+            if cursor.rewound_at is not None and now - cursor.rewound_at >= REWIND_RETRY_SECONDS
+        ]
+
+    def forget(self, partition: Partition) -> None:
+        """The partition is no longer assigned here; its next assignment starts a new cursor."""
+        self._cursors.pop(partition, None)
+
+    def skip_expired(self, partition: Partition, log_start: int) -> None:
+        """The records before `log_start` were deleted by retention before this reader got them."""
+        cursor = self._cursors[partition]
+        cursor.next_offset = max(cursor.next_offset, log_start)
+        cursor.rewound_at = None

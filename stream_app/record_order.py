@@ -1,0 +1,163 @@
+"""Checks, before an agent applies a record, that no earlier record of its partition was skipped.
+
+See `offset_order` for why. The first record of an assignment is compared with the group's committed offset
+as the broker has it (or the log start when nothing was committed), not with Faust's own bookkeeping, which
+is what the Faust bugs get wrong. On a gap the consumer is rewound to the expected offset and the records
+delivered meanwhile are skipped without being acked (`consumer.ProcessedOnlyConsumer.refuse_ack`), so no
+commit can pass them. Records that retention deleted before any reader got them cannot be fetched again:
+their offset range is dead-lettered as `records_expired` and the reader goes on from the log start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
+
+from openpool.dead_letters import DeadLetter, DeadLetterWriter
+from openpool.metrics import OFFSET_GAPS
+from stream_app.consumer import ProcessedOnlyConsumer
+from stream_app.offset_order import OffsetOrder, Order, Partition
+
+log = logging.getLogger(__name__)
+
+
+class RecordOrder:
+    def __init__(self, bootstrap_servers: str, consumer_group: str) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._group = consumer_group
+        self._order = OffsetOrder()
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def admit(
+        self, message: Any, consumer: ProcessedOnlyConsumer, stage: str, dead_letters: DeadLetterWriter
+    ) -> bool:
+        """Whether `stage` may process `message` now; a record it may not is skipped and will come again.
+
+        Each agent (stage) has its own cursors: two agents read the attributed-jobs topic, each at its own pace.
+        """
+        partition = (stage, message.topic, message.partition)
+        try:
+            order = await self._admit(partition, message, consumer, stage, dead_letters)
+            if order is Order.NEXT:
+                return True
+            if order is Order.REPEAT:  # processed (and acked) by this reader already; another may need it
+                return False
+        except Exception as error:  # an exception would crash the agent, and Faust would ack the record
+            log.warning(
+                "record order could not be checked; the record will be delivered again",
+                extra={"stage": stage, "topic": message.topic, "partition": message.partition, "error": repr(error)},
+            )
+            await asyncio.sleep(1.0)
+            if self._order.needs_start(partition, message.generation_id):
+                with contextlib.suppress(Exception):  # if this fails too, the next record finds the gap
+                    await consumer.seek(message.tp, message.offset)
+        consumer.refuse_ack(message)
+        return False
+
+    async def _admit(
+        self,
+        partition: Partition,
+        message: Any,
+        consumer: ProcessedOnlyConsumer,
+        stage: str,
+        dead_letters: DeadLetterWriter,
+    ) -> Order:
+        if self._order.needs_start(partition, message.generation_id):
+            self._order.start(partition, message.generation_id, await self._first_offset(message.tp, consumer))
+        expected = self._order.expected(partition)
+        order = self._order.observe(partition, message.offset)
+        if order is Order.GAP:
+            log_start = (await consumer.earliest_offsets(message.tp))[message.tp]
+            if expected < log_start:
+                await self._dead_letter_expired(message, stage, expected, log_start, dead_letters)
+                self._order.skip_expired(partition, log_start)
+                order = self._order.observe(partition, message.offset)
+            else:
+                OFFSET_GAPS.labels(stage=stage).inc()
+                log.warning(
+                    "records before this one were not delivered; rewinding to them",
+                    extra=_where(message, stage, expected),
+                )
+                await consumer.seek(message.tp, expected)
+                self._order.rewinding(partition, time.monotonic())
+        return order
+
+    async def retry_rewinds(self, consumer: ProcessedOnlyConsumer) -> None:
+        """Rewind again where a rewind has not delivered the expected record (offset_order.REWIND_RETRY_SECONDS)."""
+        assigned = consumer.assignment()
+        for partition, expected in self._order.rewinds_due(time.monotonic()):
+            _, topic, number = partition
+            tp = TP(topic, number)
+            if tp not in assigned:
+                self._order.forget(partition)
+                continue
+            log.info(
+                "rewinding again",
+                extra={"stage": partition[0], "topic": topic, "partition": number, "offset": expected},
+            )
+            try:
+                await consumer.seek(tp, expected)
+            except Exception as error:  # revoked meanwhile, or the consumer is stopping: the next rebalance restarts it
+                log.warning("rewind failed", extra={"topic": topic, "partition": number, "error": repr(error)})
+                continue
+            self._order.rewinding(partition, time.monotonic())
+
+    async def _dead_letter_expired(
+        self, message: Any, stage: str, expected: int, log_start: int, dead_letters: DeadLetterWriter
+    ) -> None:
+        detail = {"topic": message.topic, "partition": message.partition, "first": expected, "last": log_start - 1}
+        log.critical(
+            "records were deleted by retention before they were processed", extra=_where(message, stage, expected)
+        )
+        letter = DeadLetter(
+            "records_expired",
+            json.dumps(detail),
+            stage,
+            f"{message.topic}/{message.partition}",
+            None,
+            expected,
+            json.dumps(detail).encode(),
+            datetime.now(UTC),
+        )
+        await (await dead_letters.send(letter))
+
+    async def _first_offset(self, tp: Any, consumer: ProcessedOnlyConsumer) -> int:
+        committed = (await self._committed([tp])).get(TopicPartition(tp.topic, tp.partition))
+        if committed is not None and committed.offset >= 0:
+            return int(committed.offset)
+        earliest = await consumer.earliest_offsets(tp)
+        return int(earliest[tp])
+
+    async def _committed(self, tps: list[Any]) -> dict[TopicPartition, Any]:
+        if self._admin is None:
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap_servers)
+            await self._admin.start()
+        partitions = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+        committed: dict[TopicPartition, Any] = await self._admin.list_consumer_group_offsets(
+            self._group, partitions=partitions
+        )
+        return committed
+
+    async def close(self) -> None:
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+
+def _where(message: Any, stage: str, expected: int) -> dict[str, Any]:
+    return {
+        "stage": stage,
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "expected_offset": expected,
+    }
