@@ -27,7 +27,7 @@ from tests.stream_app.pipeline import expected_earnings, free_port, pipeline_env
 # A fault-injection test of 1-4 minutes: `make test-all`. Under CPU stress it has shown a worker's earnings
 # short by a few jobs after the SIGKILL (see the closing note of the first session: a suspected Faust commit
 # past a record dropped by a recovery race, faust-streaming/faust#596 with #606).
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 
 def _publish(env: dict[str, str]) -> None:
