@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> StreamApp:
         table_standby_replicas=1,
         producer_acks=-1,
         # Faust's default of 0 sends nearly every record in its own request; 5 ms lets them batch.
-        producer_linger=0.005,
+        producer_linger=0.001,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",

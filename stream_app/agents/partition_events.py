@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -28,6 +27,7 @@ from openpool.metrics import STREAM_DUPLICATES, STREAM_EVENTS, STREAM_UNMATCHED_
 from stream_app.agents.failures import process_or_dead_letter
 from stream_app.app import StreamApp
 from stream_app.forwarded_jobs import ForwardedJob
+from stream_app.source_position import SourcePosition
 from stream_app.tables.correlation_value import PartitionCorrelation
 from stream_app.tables.guarded import Guarded
 
@@ -35,23 +35,6 @@ log = logging.getLogger(__name__)
 
 _CONNECTION_EVENTS = {EventType.WORKER_CONNECTED, EventType.WORKER_DISCONNECTED, EventType.ORCHESTRATOR_RESET}
 _CORRELATED_EVENTS = {EventType.JOB_RECEIVED, EventType.JOB_PROCESSED}
-
-
-@dataclass(frozen=True, slots=True)
-class SourcePosition:
-    key: str
-    version: str
-    position: int
-
-    @property
-    def ledger_key(self) -> str:
-        return f"{self.key}@{self.version}"
-
-    @classmethod
-    def from_headers(cls, headers: Any) -> SourcePosition:
-        pairs = headers.items() if isinstance(headers, dict) else headers or ()
-        values = {name: bytes(value).decode() for name, value in pairs}
-        return cls(values["source_key"], values["source_version"], int(values["position"]))
 
 
 def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
@@ -71,7 +54,6 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
             for index, job in enumerate(jobs)
         ]
         if wait:
-            await app.producer.flush()  # the producer lingers to batch; a waiting forward should not
             for ack in acks:
                 await ack
 
