@@ -6,7 +6,8 @@
   ledger recognises it if it was applied before. A whole-file refusal (no position) is parsed as a file and
   re-published only if every element now parses. Anything that still fails stays a dead letter.
 - A record an agent could not process (`processing_failed`) goes back as it was to the topic and partition
-  it came from; the stage-2 values recognise an origin they already applied.
+  it came from; the stage-2 values recognise an origin they already applied. An events record stage 1 could
+  not process is filed under its file version and position, and is re-published as the bridge would.
 - Letters a marker says were re-published are left alone, so running the same redrive twice sends nothing
   the second time.
 """
@@ -114,7 +115,7 @@ def redrive_one(
 ) -> Republish | StillFailing | NotRedrivable:
     if letter.is_marker:
         return NotRedrivable(letter, "a redrive marker, not a dead letter")
-    if letter.reason == PROCESSING_FAILED:
+    if letter.reason == PROCESSING_FAILED and letter.source_version is None:
         return _processing_failure(letter, topics)
     if letter.reason in NOT_REFUSALS:
         return NotRedrivable(letter, NOT_REFUSALS[letter.reason])

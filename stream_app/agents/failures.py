@@ -19,6 +19,7 @@ from openpool.dead_letters import DeadLetter, DeadLetterWriter
 from openpool.metrics import PROCESS_DURATION, RECORDS_PROCESSED
 from stream_app.app import StreamApp
 from stream_app.consumer import ProcessedOnlyConsumer
+from stream_app.source_position import SourcePosition
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,18 @@ async def _process_or_dead_letter(
             log.warning("record failed, retrying", extra={**where, "attempt": attempt, "error": repr(error)[:300]})
             await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
     log.error("record dead-lettered after retries", extra={**where, "error": repr(failure)[:300]})
-    letter = DeadLetter(
-        reason="processing_failed",
-        detail=f"{type(failure).__name__}: {failure}"[:500],
-        stage=stage,
-        source_key=f"{message.topic}/{message.partition}",
-        source_version=None,
-        position=message.offset,
-        raw=message.value or b"",
-        at=datetime.now(UTC),
-    )
-    await (await dead_letters.send(letter))
+    await (await dead_letters.send(failure_letter(message, stage, failure)))
+
+
+def failure_letter(message: Any, stage: str, failure: Exception) -> DeadLetter:
+    """An events record is filed under its S3 file version and position, so that a redrive re-publishes it
+    with the headers stage 1 reads; any other record under its topic, partition and offset."""
+    detail = f"{type(failure).__name__}: {failure}"[:500]
+    raw = message.value or b""
+    source = SourcePosition.of_record(message.headers)
+    if source is not None:
+        return DeadLetter(
+            "processing_failed", detail, stage, source.key, source.version, source.position, raw, datetime.now(UTC)
+        )
+    where = f"{message.topic}/{message.partition}"
+    return DeadLetter("processing_failed", detail, stage, where, None, message.offset, raw, datetime.now(UTC))

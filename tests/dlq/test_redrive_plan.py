@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import json
-
-import pytest
+from types import SimpleNamespace
 
 from bridge.records import event_record
 from openpool.dlq.redrive import (
@@ -18,6 +17,7 @@ from openpool.dlq.selection import Selection
 from openpool.dlq.stored import LetterOffset
 from openpool.domain.event_files import SourceKey, parse_event_file
 from openpool.settings import TopicNames
+from stream_app.agents.failures import failure_letter
 from tests.bridge.emitter_files import transcode_job
 from tests.dlq.letters import AT, SOURCE_KEY, good_job, processing_failed, refused_element, stored
 
@@ -111,14 +111,29 @@ def test_a_letter_a_marker_names_is_not_redriven_a_second_time() -> None:
     assert second.already_redriven == (letter,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: stream_app/agents/failures.py keeps only the value of a record it dead-letters; stage 1 needs the "
-    "record's headers (source_key, source_version, position), so a re-published events record fails again",
-)
 def test_an_events_record_stage_one_failed_on_goes_back_with_the_headers_stage_one_reads() -> None:
-    value = json.dumps(good_job()).encode()
-    outcome = redrive_one(stored(processing_failed(value, "app.events/1", 40, stage="stream")), TOPICS)
+    element = good_job()
+    source = SourceKey.parse(SOURCE_KEY)
+    assert source is not None
+    published = event_record(
+        SOURCE_KEY, "etag-1", parse_event_file(source, json.dumps([{}, {}, element]).encode()).events[0]
+    )
+    message = SimpleNamespace(
+        topic="app.events", partition=1, offset=40, value=published.value, headers=published.headers
+    )
+    letter = failure_letter(message, "stream", KeyError("x"))
+
+    outcome = redrive_one(stored(letter), TOPICS)
+
     assert isinstance(outcome, Republish)
     (record,) = outcome.records
-    assert {"source_key", "source_version", "position"} <= {name for name, _ in record.headers}
+    assert (record.topic, record.key, record.headers) == ("app.events", published.key, published.headers)
+
+
+def test_a_record_without_source_headers_is_filed_under_its_topic_partition_and_offset() -> None:
+    message = SimpleNamespace(topic="app.attributed-jobs", partition=2, offset=7, value=b"x", headers=[])
+    letter = failure_letter(message, "fees", ValueError("bad"))
+    assert (letter.source_key, letter.source_version, letter.position) == ("app.attributed-jobs/2", None, 7)
+    outcome = redrive_one(stored(letter), TOPICS)
+    assert isinstance(outcome, Republish)
+    assert outcome.records == (OutgoingRecord("app.attributed-jobs", 2, None, b"x"),)
