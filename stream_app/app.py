@@ -30,6 +30,18 @@ class StreamApp:
     order: RecordOrder
 
 
+MIB = 1024 * 1024
+# Faust's RocksDB defaults hold per database — one per table and partition, active and standby: three 64 MiB
+# write buffers and a 2 GiB block cache. A worker with 5 tables over 8 partitions could grow to gigabytes;
+# our values are small (a few KB per key), so small buffers and caches serve them (docs/resources.md).
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 4 * MIB,
+    "max_write_buffer_number": 2,
+    "target_file_size_base": 8 * MIB,
+    "block_cache_size": 8 * MIB,
+}
+
+
 def _broker_urls(bootstrap: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip())
 
@@ -73,11 +85,7 @@ def create_app(settings: Settings) -> StreamApp:
     )
 
     def table(name: str, partitions: int) -> TableT[str, Any]:
-        return app.Table(
-            name,
-            default=None,
-            partitions=partitions,
-        )
+        return app.Table(name, default=None, partitions=partitions, options=ROCKSDB_OPTIONS)
 
     file_ledger, correlation, connections = STAGE_ONE_TABLES
     earnings, performance = STAGE_TWO_TABLES
