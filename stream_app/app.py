@@ -32,13 +32,14 @@ class StreamApp:
 
 MIB = 1024 * 1024
 # Faust's RocksDB defaults hold per database — one per table and partition, active and standby: three 64 MiB
-# write buffers and a 2 GiB block cache. A worker with 5 tables over 8 partitions could grow to gigabytes;
-# our values are small (a few KB per key), so small buffers and caches serve them (docs/resources.md).
+# write buffers and a 2 GiB block cache. A worker with 5 tables over 8 partitions could grow to gigabytes,
+# and even 4 MiB buffers fill slowly across 40 databases, which reads as a leak for hours. Our values are
+# small (a few KB per key): at most 4 MiB per database serves them (docs/resources.md).
 ROCKSDB_OPTIONS = {
-    "write_buffer_size": 4 * MIB,
+    "write_buffer_size": 1 * MIB,
     "max_write_buffer_number": 2,
-    "target_file_size_base": 8 * MIB,
-    "block_cache_size": 8 * MIB,
+    "target_file_size_base": 4 * MIB,
+    "block_cache_size": 2 * MIB,
 }
 
 
