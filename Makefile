@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := openpool bridge stream_app payments
 
-.PHONY: install services test test-all lint demo bench clean
+.PHONY: install services test test-all lint demo bench soak clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: services
 
 bench: services
 	$(BIN)/openpool bench
+
+# Twice the benchmark rate (bench/results.json) for 10 minutes: RSS stays bounded, lag returns to zero.
+soak: services
+	$(BIN)/openpool soak
 
 clean:
 	-$(BIN)/openpool stack down

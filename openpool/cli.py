@@ -53,9 +53,10 @@ def _register() -> None:
     from openpool.demo.cli import demo_command
 
     main.add_command(demo_command)
-    from openpool.bench.cli import bench_command
+    from openpool.bench.cli import bench_command, soak_command
 
     main.add_command(bench_command)
+    main.add_command(soak_command)
     from openpool.replay.cli import replay
 
     main.add_command(replay)

@@ -1,4 +1,5 @@
-"""`openpool bench`: run the benchmarks on the local stack; write bench/results.json and BENCHMARKS.md."""
+"""`openpool bench`: run the benchmarks on the local stack; write bench/results.json and BENCHMARKS.md.
+`openpool soak`: sustained load at twice the benchmark rate; write bench/soak.json."""
 
 from __future__ import annotations
 
@@ -6,14 +7,26 @@ import asyncio
 import json
 import logging
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from openpool.bench.markdown import render_markdown
+from openpool.bench.soak import (
+    DEFAULT_DRAIN_WITHIN_SECONDS,
+    DEFAULT_SAMPLE_SECONDS,
+    DEFAULT_SECONDS,
+    SoakPlan,
+    read_benchmark_rate,
+    render,
+    run_soak,
+)
 from openpool.bench.suite import BENCH_ROOT, BenchOptions, run_suite
 from openpool.logs import JsonFormatter
 from openpool.pipeline_process import ProcessFailed, stack_up
+from openpool.sandbox import Sandbox
 
 _DEFAULT = BenchOptions()
 
@@ -71,6 +84,65 @@ def bench_command(
     results.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
     markdown.write_text(render_markdown(run), encoding="utf-8")
     click.echo(f"Wrote {results} and {markdown} ({run.seconds / 60:.1f} min).")
+
+
+@click.command("soak")
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("bench/results.json"),
+    show_default=True,
+    help="The bench results the benchmark rate is read from.",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/soak.json"))
+@click.option("--minutes", type=click.FloatRange(min=0.5), default=DEFAULT_SECONDS / 60, show_default=True)
+@click.option(
+    "--events-per-second",
+    type=click.FloatRange(min=1),
+    help="Offer this rate instead of twice the benchmark rate.",
+)
+@click.option(
+    "--drain-within",
+    type=click.FloatRange(min=10),
+    default=DEFAULT_DRAIN_WITHIN_SECONDS,
+    show_default=True,
+    help="Seconds after the load that the lag may take to return to zero.",
+)
+@click.option("--sample-seconds", type=click.FloatRange(min=1), default=DEFAULT_SAMPLE_SECONDS, show_default=True)
+def soak_command(
+    results: Path,
+    output: Path,
+    minutes: float,
+    events_per_second: float | None,
+    drain_within: float,
+    sample_seconds: float,
+) -> None:
+    """Sustained load on `openpool run`: RSS over time stays bounded, lag returns to zero afterwards.
+
+    Exits 1 if either verdict fails.
+    """
+    at_rate = (
+        SoakPlan(events_per_second, "given with --events-per-second")
+        if events_per_second is not None
+        else SoakPlan.at_twice(read_benchmark_rate(results))
+    )
+    plan = replace(at_rate, seconds=minutes * 60, drain_within_seconds=drain_within, sample_seconds=sample_seconds)
+    sandbox = Sandbox.create("soak", BENCH_ROOT, datetime.now(UTC))
+    log = _log_to_file(BENCH_ROOT / "soak.log")
+    try:
+        click.echo("Starting the local stack (Kafka, S3, anvil) ...")
+        stack_up()
+        click.echo(f"Soak at {plan.events_per_second:,.1f} events/s ({plan.basis}) for {minutes:g} min (log {log})")
+        run = asyncio.run(run_soak(sandbox, plan, click.echo))
+    except ProcessFailed as error:
+        click.echo(f"openpool soak: {error}", err=True)
+        sys.exit(1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(run.to_json(), indent=2) + "\n", encoding="utf-8")
+    click.echo(render(run))
+    click.echo(f"Wrote {output}.")
+    if not run.passed:
+        sys.exit(1)
 
 
 def _log_to_file(path: Path) -> Path:

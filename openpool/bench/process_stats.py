@@ -1,5 +1,6 @@
 """What a running process reports about itself: CPU time and resident memory (from /proc) and, for a worker,
-its per-record processing time (the `openpool_process_duration_seconds` histogram on its metrics endpoint)."""
+its per-record processing time and its time lag (the `openpool_process_duration_seconds` histogram and the
+`openpool_consumer_lag_seconds` gauge on its metrics endpoint)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 PROCESS_DURATION = "openpool_process_duration_seconds"
+CONSUMER_LAG_SECONDS = "openpool_consumer_lag_seconds"
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -48,6 +50,17 @@ def seconds_per_record(metrics_text: str) -> dict[str, float]:
             elif sample.name.endswith("_count"):
                 counts[stage] = sample.value
     return {stage: sums[stage] / counts[stage] for stage in sums if counts.get(stage)}
+
+
+def consumer_lag_seconds(metrics_text: str) -> float | None:
+    """The largest time lag over the partitions a worker consumes; None before it reports any partition."""
+    lags = [
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        if family.name == CONSUMER_LAG_SECONDS
+        for sample in family.samples
+    ]
+    return max(lags, default=None)
 
 
 async def scrape(url: str) -> str | None:
