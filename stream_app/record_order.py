@@ -2,7 +2,8 @@
 
 See `offset_order` for why. The first record of an assignment is compared with the group's committed offset
 as the broker has it (or the log start when nothing was committed), not with Faust's own bookkeeping, which
-is what the Faust bugs get wrong. On a gap the consumer is rewound to the expected offset and the records
+is what the Faust bugs get wrong. On a gap the consumer is rewound (in the consumer's own thread, as Faust's
+seeks are: a seek from the event loop's thread raced aiokafka's fetcher) to the expected offset and the records
 delivered meanwhile are skipped without being acked (`consumer.ProcessedOnlyConsumer.refuse_ack`), so no
 commit can pass them. Records that retention deleted before any reader got them cannot be fetched again:
 their offset range is dead-lettered as `records_expired` and the reader goes on from the log start.
@@ -59,7 +60,7 @@ class RecordOrder:
             await asyncio.sleep(1.0)
             if self._order.needs_start(partition, message.generation_id):
                 with contextlib.suppress(Exception):  # if this fails too, the next record finds the gap
-                    await consumer.seek(message.tp, message.offset)
+                    await consumer.seek_wait({message.tp: message.offset})
         consumer.refuse_ack(message)
         return False
 
@@ -87,7 +88,7 @@ class RecordOrder:
                     "records before this one were not delivered; rewinding to them",
                     extra=_where(message, stage, expected),
                 )
-                await consumer.seek(message.tp, expected)
+                await consumer.seek_wait({message.tp: expected})
                 self._order.rewinding(partition, time.monotonic())
         return order
 
@@ -105,7 +106,7 @@ class RecordOrder:
                 extra={"stage": partition[0], "topic": topic, "partition": number, "offset": expected},
             )
             try:
-                await consumer.seek(tp, expected)
+                await consumer.seek_wait({tp: expected})
             except Exception as error:  # revoked meanwhile, or the consumer is stopping: the next rebalance restarts it
                 log.warning("rewind failed", extra={"topic": topic, "partition": number, "error": repr(error)})
                 continue
