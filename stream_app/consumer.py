@@ -43,6 +43,10 @@ class ProcessedOnlyConsumer(aiokafka_driver.Consumer):
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         return None
 
+    async def pass_expired(self, tp: Any, first: int, last: int) -> None:
+        """Offsets `first..last` were deleted by retention and dead-lettered as a range: let commits pass them."""
+        await super()._add_gap(tp, first, last)
+
 
 class StreamFaustApp(faust.App):
     def _new_consumer(self) -> ConsumerT:
