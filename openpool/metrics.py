@@ -141,6 +141,11 @@ OFFSET_GAPS = Counter(
     "Records Faust delivered past an undelivered one; the reader rewound to the missing record (by stage).",
     ["stage"],
 )
+COMMITS_HELD = Counter(
+    "openpool_commits_held",
+    "Commits held back because the record at the committed offset was not processed yet (by topic).",
+    ["topic"],
+)
 TABLE_RECOVERY_IN_PROGRESS = Gauge(
     "openpool_table_recovery_in_progress",
     "1 while the worker restores its tables from their changelogs (not ready), else 0.",

@@ -101,5 +101,5 @@ def create_app(settings: Settings) -> StreamApp:
         earnings=table(earnings, settings.worker_partitions),
         performance=table(performance, settings.worker_partitions),
         lag=LagTracker(settings.app_id),
-        order=RecordOrder(settings.kafka_bootstrap_servers, settings.app_id),
+        order=RecordOrder(),
     )

@@ -2,7 +2,8 @@
 
 See `offset_order` for why. The first record of an assignment is compared with the group's committed offset
 as the broker has it (or the log start when nothing was committed), not with Faust's own bookkeeping, which
-is what the Faust bugs get wrong. On a gap the consumer is rewound (in the consumer's own thread, as Faust's
+is what the Faust bugs get wrong; it is asked through the consumer's group coordinator
+(`ProcessedOnlyConsumer.committed_offset`). On a gap the consumer is rewound (in the consumer's own thread, as Faust's
 seeks are: a seek from the event loop's thread raced aiokafka's fetcher) to the expected offset and the records
 delivered meanwhile are skipped without being acked (`consumer.ProcessedOnlyConsumer.refuse_ack`), so no
 commit can pass them. Records that retention deleted before any reader got them cannot be fetched again:
@@ -19,8 +20,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 
 from openpool.dead_letters import DeadLetter, DeadLetterWriter
@@ -32,11 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class RecordOrder:
-    def __init__(self, bootstrap_servers: str, consumer_group: str) -> None:
-        self._bootstrap_servers = bootstrap_servers
-        self._group = consumer_group
+    def __init__(self) -> None:
         self._order = OffsetOrder()
-        self._admin: AIOKafkaAdminClient | None = None
 
     async def admit(
         self, message: Any, consumer: ProcessedOnlyConsumer, stage: str, dead_letters: DeadLetterWriter
@@ -133,26 +129,11 @@ class RecordOrder:
         await (await dead_letters.send(letter))
 
     async def _first_offset(self, tp: Any, consumer: ProcessedOnlyConsumer) -> int:
-        committed = (await self._committed([tp])).get(TopicPartition(tp.topic, tp.partition))
-        if committed is not None and committed.offset >= 0:
-            return int(committed.offset)
+        committed = await consumer.committed_offset(tp)
+        if committed is not None:
+            return committed
         earliest = await consumer.earliest_offsets(tp)
         return int(earliest[tp])
-
-    async def _committed(self, tps: list[Any]) -> dict[TopicPartition, Any]:
-        if self._admin is None:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap_servers)
-            await self._admin.start()
-        partitions = [TopicPartition(tp.topic, tp.partition) for tp in tps]
-        committed: dict[TopicPartition, Any] = await self._admin.list_consumer_group_offsets(
-            self._group, partitions=partitions
-        )
-        return committed
-
-    async def close(self) -> None:
-        if self._admin is not None:
-            await self._admin.close()
-            self._admin = None
 
 
 def _where(message: Any, stage: str, expected: int) -> dict[str, Any]:

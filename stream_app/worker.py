@@ -119,7 +119,6 @@ def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
     async def stop_read_models(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         for model in read_models.values():
             await model.stop()
-        await stream_app.order.close()
 
     register_views(stream_app, read_models)
     return stream_app, read_models

@@ -34,10 +34,14 @@ async def process_or_dead_letter(
     stream_app: StreamApp,
 ) -> None:
     consumer = cast(ProcessedOnlyConsumer, stream_app.app.consumer)
-    if not await stream_app.order.admit(message, consumer, stage, dead_letters):
-        return
-    with PROCESS_DURATION.labels(stage=stage).time():
-        await _process_or_dead_letter(process, message, dead_letters, stage)
+    try:
+        if not await stream_app.order.admit(message, consumer, stage, dead_letters):
+            return
+        with PROCESS_DURATION.labels(stage=stage).time():
+            await _process_or_dead_letter(process, message, dead_letters, stage)
+    except BaseException:  # cancelled mid-record (shutdown, agent restart): Faust acks it as the agent unwinds
+        consumer.refuse_ack(message)
+        raise
     RECORDS_PROCESSED.labels(stage=stage).inc()
     stream_app.lag.note_processed(message)
 
