@@ -76,7 +76,7 @@ class RecordOrder:
             log_start = (await consumer.earliest_offsets(message.tp))[message.tp]
             if expected < log_start:
                 await self._dead_letter_expired(message, stage, expected, log_start, dead_letters)
-                await consumer.pass_expired(message.tp, expected, log_start - 1)
+                consumer.pass_expired(message.tp, expected, log_start - 1)
                 self._order.skip_expired(partition, log_start)
                 order = self._order.observe(partition, message.offset)
             else:

@@ -61,3 +61,9 @@ def test_a_partly_passed_head_range_still_holds_the_commit(tmp_path: Path) -> No
     consumer, tp = _consumer_acking(tmp_path, 10, [50, 51])
     consumer._gap[tp].addi(10, 40)
     assert consumer._new_offset(tp) is None
+
+
+def test_pass_expired_lets_a_commit_pass_exactly_the_dead_lettered_range(tmp_path: Path) -> None:
+    consumer, tp = _consumer_acking(tmp_path, 1, [3, 4])
+    consumer.pass_expired(tp, 1, 2)  # records 1 and 2 were deleted before any reader got them
+    assert consumer._new_offset(tp) == 5
