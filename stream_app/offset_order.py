@@ -16,6 +16,8 @@ record until the expected one arrives again.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -41,19 +43,27 @@ REWIND_RETRY_SECONDS = 1.0
 read offset past the rewound one as it does, so the records are dropped again. A reader still skipping this
 long after its rewind rewinds again."""
 
+QUIET_SECONDS = 10.0
+"""A reader that has seen no record this long, while its partition holds records from its expected offset on,
+rewinds to that offset. Faust's fetch loop drops every record below its own read offset, and a rewind can leave
+that read offset past the reader's expected one (a batch fetched before the rewind moves it on): then no record
+reaches the reader at all, so no gap is ever seen, and the partition stalls with lag for good."""
+
 
 @dataclass(slots=True)
 class _Cursor:
     generation: int | None
     next_offset: int
+    seen_at: float
     rewound_at: float | None = None
 
 
 class OffsetOrder:
     """Per reader, partition and consumer-group generation, the next offset this worker must process."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._cursors: dict[Partition, _Cursor] = {}
+        self._clock = clock
 
     def needs_start(self, partition: Partition, generation: int | None) -> bool:
         cursor = self._cursors.get(partition)
@@ -61,13 +71,14 @@ class OffsetOrder:
 
     def start(self, partition: Partition, generation: int | None, first_offset: int) -> None:
         """A new assignment of `partition` begins at `first_offset` (its committed offset or log start)."""
-        self._cursors[partition] = _Cursor(generation, first_offset)
+        self._cursors[partition] = _Cursor(generation, first_offset, self._clock())
 
     def expected(self, partition: Partition) -> int:
         return self._cursors[partition].next_offset
 
     def observe(self, partition: Partition, offset: int) -> Order:
         cursor = self._cursors[partition]
+        cursor.seen_at = self._clock()
         if offset == cursor.next_offset:
             cursor.next_offset += 1
             cursor.rewound_at = None
@@ -88,6 +99,19 @@ class OffsetOrder:
             for partition, cursor in self._cursors.items()
             if cursor.rewound_at is not None and now - cursor.rewound_at >= REWIND_RETRY_SECONDS
         ]
+
+    def quiet(self, now: float) -> list[tuple[Partition, int]]:
+        """The readers not rewinding that have seen no record for QUIET_SECONDS, with their expected offset:
+        each must rewind if its partition holds records from that offset on. A reader returned counts as seen
+        now, so an idle partition is looked at once per QUIET_SECONDS."""
+        quiet = [
+            (partition, cursor)
+            for partition, cursor in self._cursors.items()
+            if cursor.rewound_at is None and now - cursor.seen_at >= QUIET_SECONDS
+        ]
+        for _, cursor in quiet:
+            cursor.seen_at = now
+        return [(partition, cursor.next_offset) for partition, cursor in quiet]
 
     def forget(self, partition: Partition) -> None:
         """The partition is no longer assigned here; its next assignment starts a new cursor."""

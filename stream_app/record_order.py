@@ -90,24 +90,39 @@ class RecordOrder:
         return order
 
     async def retry_rewinds(self, consumer: ProcessedOnlyConsumer) -> None:
-        """Rewind again where a rewind has not delivered the expected record (offset_order.REWIND_RETRY_SECONDS)."""
-        assigned = consumer.assignment()
-        for partition, expected in self._order.rewinds_due(time.monotonic()):
+        """Rewind again where a rewind has not delivered the expected record (offset_order.REWIND_RETRY_SECONDS),
+        and where a reader has been quiet while records wait for it (offset_order.QUIET_SECONDS)."""
+        now = time.monotonic()
+        for partition, expected in self._order.rewinds_due(now):
+            await self._rewind(consumer, partition, expected, "rewinding again")
+        for partition, expected in self._order.quiet(now):
             _, topic, number = partition
             tp = TP(topic, number)
-            if tp not in assigned:
+            if tp not in consumer.assignment():
                 self._order.forget(partition)
                 continue
-            log.info(
-                "rewinding again",
-                extra={"stage": partition[0], "topic": topic, "partition": number, "offset": expected},
-            )
             try:
-                await consumer.seek_wait({tp: expected})
-            except Exception as error:  # revoked meanwhile, or the consumer is stopping: the next rebalance restarts it
-                log.warning("rewind failed", extra={"topic": topic, "partition": number, "error": repr(error)})
+                waiting = (await consumer.highwaters(tp))[tp] > expected
+            except Exception as error:  # the broker is away: look again after the next quiet period
+                log.warning("end offset unknown", extra={"topic": topic, "partition": number, "error": repr(error)})
                 continue
-            self._order.rewinding(partition, time.monotonic())
+            if waiting:
+                OFFSET_GAPS.labels(stage=partition[0]).inc()
+                await self._rewind(consumer, partition, expected, "no record delivered although some wait; rewinding")
+
+    async def _rewind(self, consumer: ProcessedOnlyConsumer, partition: Partition, expected: int, why: str) -> None:
+        stage, topic, number = partition
+        tp = TP(topic, number)
+        if tp not in consumer.assignment():
+            self._order.forget(partition)
+            return
+        log.info(why, extra={"stage": stage, "topic": topic, "partition": number, "offset": expected})
+        try:
+            await consumer.seek_wait({tp: expected})
+        except Exception as error:  # revoked meanwhile, or the consumer is stopping: the next rebalance restarts it
+            log.warning("rewind failed", extra={"topic": topic, "partition": number, "error": repr(error)})
+            return
+        self._order.rewinding(partition, time.monotonic())
 
     async def _dead_letter_expired(
         self, message: Any, stage: str, expected: int, log_start: int, dead_letters: DeadLetterWriter

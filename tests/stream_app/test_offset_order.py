@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream_app.offset_order import REWIND_RETRY_SECONDS, OffsetOrder, Order
+from stream_app.offset_order import QUIET_SECONDS, REWIND_RETRY_SECONDS, OffsetOrder, Order
 
 EVENTS = ("stream", "app.events", 3)
 JOBS = ("fees", "app.attributed-jobs", 0)
@@ -120,3 +120,28 @@ def test_a_forgotten_partition_starts_afresh() -> None:
     order.forget(EVENTS)
     assert order.rewinds_due(100.0) == []
     assert order.needs_start(EVENTS, 1)
+
+
+def test_a_reader_quiet_for_a_while_is_named_once_per_quiet_period_with_its_expected_offset() -> None:
+    # Faust drops records below its own read offset; a rewind can leave that past the reader's expected
+    # offset, and then no record reaches the reader at all: only the quiet check notices (seed 11, trial 26).
+    now = [100.0]
+    order = OffsetOrder(clock=lambda: now[0])
+    order.start(EVENTS, 1, 7)
+    assert order.observe(EVENTS, 7) is Order.NEXT
+    assert order.quiet(100.0 + QUIET_SECONDS / 2) == []
+    assert order.quiet(100.0 + QUIET_SECONDS) == [(EVENTS, 8)]
+    assert order.quiet(100.0 + QUIET_SECONDS + 1) == [], "looked at: quiet again only after another period"
+    assert order.quiet(100.0 + 2 * QUIET_SECONDS) == [(EVENTS, 8)]
+
+
+def test_a_rewinding_reader_is_left_to_the_rewind_retries_not_the_quiet_check() -> None:
+    now = [100.0]
+    order = OffsetOrder(clock=lambda: now[0])
+    order.start(EVENTS, 1, 7)
+    assert order.observe(EVENTS, 9) is Order.GAP
+    order.rewinding(EVENTS, 100.0)
+    assert order.quiet(100.0 + QUIET_SECONDS) == []
+    now[0] = 200.0
+    assert order.observe(EVENTS, 7) is Order.NEXT
+    assert order.quiet(200.0 + QUIET_SECONDS) == [(EVENTS, 8)]
