@@ -46,6 +46,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from openpool.bench.machine import describe_machine
 from openpool.bench.process_stats import cpu_seconds, resident_mib, scrape
+from openpool.bench.soak import Echo
 from openpool.bench.throughput import Rate, bridge_rate
 from openpool.consumer_progress import ConsumerProgress, TopicProgress
 from openpool.demo.pool import DemoPool
@@ -68,8 +69,6 @@ DRAIN_WITHIN_SECONDS = 1800.0
 POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 120.0
 """A clean shutdown flushes every table partition: more than `PipelineProcess.stop`'s default on a large state."""
-
-Echo = Callable[[str], None]
 
 
 def default_pool(minutes: float = 4.0, jobs_per_second: float = 200.0, workers: int = 100, seed: int = 11) -> DemoPool:

@@ -40,7 +40,6 @@ from openpool.bench.scaling import (
     READY,
     ROOT,
     STOP_GRACE_SECONDS,
-    Echo,
     WorkerProcess,
     default_pool,
     describe_data_set,
@@ -53,7 +52,7 @@ from openpool.bench.scaling import (
     run_and_write,
     start_worker,
 )
-from openpool.bench.soak import unflushed_table_mib
+from openpool.bench.soak import Echo, unflushed_table_mib
 from openpool.consumer_progress import ConsumerProgress
 from openpool.demo.pool import DemoPool
 from openpool.generator import generate
