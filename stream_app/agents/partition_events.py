@@ -1,8 +1,8 @@
 """Stage 1: per partition key (`region|node_type`), in order — dedup, AI correlation, connections.
 
 Thin shell: decode the record, ask the pure core what it means, write tables and topics. The order of
-writes follows docs/design.md: an AI match is forwarded and acked before the correlation value that
-consumed it is written; a transcode job derives from its event alone, so a re-delivered original is simply
+writes follows docs/design.md: an AI match is forwarded and acked before the correlation rows that
+consumed it are written; a transcode job derives from its event alone, so a re-delivered original is simply
 forwarded again and stage 2 drops the duplicate.
 """
 
@@ -28,7 +28,7 @@ from stream_app.agents.failures import process_or_dead_letter
 from stream_app.app import StreamApp
 from stream_app.forwarded_jobs import ForwardedJob
 from stream_app.source_position import SourcePosition
-from stream_app.tables.correlation_value import PartitionCorrelation
+from stream_app.tables.correlation_value import CorrelationRows, PartitionCorrelation
 from stream_app.tables.guarded import Guarded
 
 log = logging.getLogger(__name__)
@@ -94,23 +94,16 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter) -> None:
             stream_app.file_ledger[source.ledger_key] = ledger.to_json()
 
     async def correlate(event: Event, source: SourcePosition, verdict: Verdict, offset: int) -> None:
-        stored = Guarded.load_cached(
-            stream_app.correlation.get(event.partition_key),
-            PartitionCorrelation,
-            correlation_cache,
-            event.partition_key,
-        )
-        if not should_apply(verdict, stored.applied_offset, offset):
+        rows = CorrelationRows(stream_app.correlation, event.partition_key, correlation_cache)
+        change = rows.plan(event, verdict, offset, policy)
+        if change is None:
             return
-        state, outcomes = correlation_core.attribute(stored.value.state, event, policy)
+        outcomes = change.outcomes
         await forward(list(outcomes.attributed), offset, wait=True)
         for unattributed in outcomes.unattributed:
             await dead_letter(_unattributed(unattributed, source))
         STREAM_UNMATCHED_RECEIVED.inc(len(outcomes.unmatched))
-        value = PartitionCorrelation(state, stored.value.totals.add(outcomes))
-        advanced = stored.advance(value, offset)
-        stream_app.correlation[event.partition_key] = advanced.to_json()
-        correlation_cache[event.partition_key] = advanced
+        value = rows.commit(change, offset)
         await pool_totals_topic.send(key=event.partition_key.encode(), value=json.dumps(value.read_model()).encode())
 
     async def connect(event: Event, source: SourcePosition, verdict: Verdict, offset: int) -> None:

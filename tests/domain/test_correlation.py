@@ -14,10 +14,15 @@ from hypothesis import strategies as st
 from openpool.domain.correlation import (
     CorrelationPolicy,
     CorrelationState,
+    ExpiryBucket,
+    Head,
     Outcomes,
+    Pending,
     UnattributedFees,
     UnmatchedReceived,
     attribute,
+    bucket_start,
+    step,
 )
 from openpool.domain.event_files import parse_event_object
 from openpool.domain.events import AIJobProcessedPayload, Event, JobReceivedPayload
@@ -310,7 +315,7 @@ def test_any_arrival_order_yields_the_same_jobs_and_the_same_waiting_halves(
 
     assert {(j.event_id, j.worker_address) for j in shuffled.attributed} == expected_matches(emitted)
     assert set(shuffled.attributed) == set(in_order.attributed)
-    assert state_shuffled == state_in_order
+    assert waiting_halves(state_shuffled) == waiting_halves(state_in_order)
 
 
 @PROPERTY
@@ -355,7 +360,78 @@ def test_reapplying_any_waiting_half_is_a_no_op(events: list[Event]) -> None:
 
 @PROPERTY
 @given(colliding_jobs())
-def test_the_state_round_trips_through_json_exactly(events: list[Event]) -> None:
+def test_every_stored_value_round_trips_through_json_exactly(events: list[Event]) -> None:
     state, _ = run(events)
 
-    assert CorrelationState.from_json(json.loads(json.dumps(state.to_json()))) == state
+    def through_json(value: Any) -> Any:
+        return json.loads(json.dumps(value.to_json()))
+
+    assert Head.from_json(through_json(state.head)) == state.head
+    for pending in state.pending_by_request.values():
+        assert Pending.from_json(through_json(pending)) == pending
+    for bucket in state.buckets.values():
+        assert ExpiryBucket.from_json(through_json(bucket)) == bucket
+
+
+@PROPERTY
+@given(colliding_jobs(), st.integers(60, 600))
+def test_every_waiting_half_is_in_the_expiry_index_and_the_head_counts_them(events: list[Event], ttl: int) -> None:
+    state, _ = run(events, CorrelationPolicy(match_window=timedelta(seconds=60), ttl=timedelta(seconds=ttl)))
+
+    indexed = {(request_id, dt) for bucket in state.buckets.values() for request_id, dt in bucket.entries}
+    for request_id, pending in state.pending_by_request.items():
+        assert {(request_id, e.dt) for e in (*pending.received, *pending.processed)} <= indexed
+    assert set(state.buckets) == set(state.head.buckets)
+    assert state.head.held_jobs == sum(len(events) for events in state.processed.values())
+    assert state.head.waiting_received == sum(len(events) for events in state.received.values())
+
+
+def test_once_event_time_passes_the_ttl_nothing_is_left_not_even_matched_halves_index_entries() -> None:
+    events = [processed(f"{n:08x}", n) for n in range(50)] + [received(f"{n:08x}", n + 1) for n in range(50)]
+    state, outcomes = run([*events, connected(10_000)])
+
+    assert len(outcomes.attributed) == 50
+    assert state == CorrelationState(head=Head(watermark=at(10_000)))
+
+
+class CountingReads:
+    def __init__(self, state: CorrelationState) -> None:
+        self.state = state
+        self.reads: list[str | int] = []
+
+    def pending(self, request_id: str) -> Pending:
+        self.reads.append(request_id)
+        return self.state.pending(request_id)
+
+    def bucket(self, start: int) -> ExpiryBucket:
+        self.reads.append(start)
+        return self.state.bucket(start)
+
+
+def test_an_event_reads_only_its_own_request_and_bucket_however_many_halves_wait() -> None:
+    state, _ = run(processed(f"{n:08x}", n / 10) for n in range(2_000))
+    matching, waiting = CountingReads(state), CountingReads(state)
+
+    matched = step(state.head, received("00000007", 150), POLICY, matching)
+    waits = step(state.head, received("ffffffff", 150), POLICY, waiting)
+
+    assert [job.event_id for job in matched.outcomes.attributed] == [state.processed["00000007"][0].id]
+    assert matching.reads == ["00000007"]
+    assert waiting.reads == ["ffffffff", bucket_start(at(150))]
+    assert (len(matched.pending), len(matched.buckets), len(waits.pending), len(waits.buckets)) == (1, 0, 1, 1)
+
+
+def test_an_event_that_moves_event_time_past_the_ttl_reads_the_expiring_requests_only() -> None:
+    state, _ = run(processed(f"{n:08x}", n / 10) for n in range(2_000))
+    reads = CountingReads(state)
+
+    change = step(state.head, connected(3_650), POLICY, reads)
+
+    assert {u.request_id for u in change.outcomes.unattributed} == {f"{n:08x}" for n in range(500)}
+    assert len([read for read in reads.reads if isinstance(read, str)]) == 500
+    assert len([read for read in reads.reads if isinstance(read, int)]) == 5
+
+
+def waiting_halves(state: CorrelationState) -> tuple[Any, ...]:
+    """The state as correlation sees it; index entries of matched halves linger until their bucket expires."""
+    return (state.head.watermark, dict(state.received), dict(state.processed), state.held_fees_wei)
