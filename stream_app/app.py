@@ -101,5 +101,5 @@ def create_app(settings: Settings) -> StreamApp:
         earnings=table(earnings, settings.worker_partitions),
         performance=table(performance, settings.worker_partitions),
         lag=LagTracker(settings.app_id),
-        order=RecordOrder(),
+        order=RecordOrder((settings.topics.events, settings.topics.attributed_jobs)),
     )

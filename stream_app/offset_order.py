@@ -17,12 +17,14 @@ record until the expected one arrives again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
 Partition = tuple[str, str, int]
 """(reader, topic, partition): every reader of a topic keeps its own place."""
+
+TopicPartition = tuple[str, int]
 
 
 class Order(Enum):
@@ -47,7 +49,9 @@ QUIET_SECONDS = 10.0
 """A reader that has seen no record this long, while its partition holds records from its expected offset on,
 rewinds to that offset. Faust's fetch loop drops every record below its own read offset, and a rewind can leave
 that read offset past the reader's expected one (a batch fetched before the rewind moves it on): then no record
-reaches the reader at all, so no gap is ever seen, and the partition stalls with lag for good."""
+reaches the reader at all, so no gap is ever seen, and the partition stalls with lag for good. A partition
+assigned this long ago whose records have reached no reader at all is looked at the same way: it has no cursor
+yet, and has been seen to stall so (a worker killed in the first second of a run)."""
 
 
 @dataclass(slots=True)
@@ -63,7 +67,25 @@ class OffsetOrder:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._cursors: dict[Partition, _Cursor] = {}
+        self._unstarted: dict[TopicPartition, float] = {}
+        """Partitions assigned whose records no reader has seen since, with when they were last looked at."""
         self._clock = clock
+
+    def assigned(self, partitions: Iterable[TopicPartition]) -> None:
+        now = self._clock()
+        for partition in partitions:
+            self._unstarted[partition] = now
+
+    def unassigned(self, partition: TopicPartition) -> None:
+        self._unstarted.pop(partition, None)
+
+    def unstarted(self, now: float) -> list[TopicPartition]:
+        """The partitions assigned QUIET_SECONDS ago or more whose records have reached no reader: each must be
+        sought to its committed offset if it holds records from there on. Named once per QUIET_SECONDS."""
+        due = [partition for partition, since in self._unstarted.items() if now - since >= QUIET_SECONDS]
+        for partition in due:
+            self._unstarted[partition] = now
+        return due
 
     def needs_start(self, partition: Partition, generation: int | None) -> bool:
         cursor = self._cursors.get(partition)
@@ -77,6 +99,7 @@ class OffsetOrder:
         return self._cursors[partition].next_offset
 
     def observe(self, partition: Partition, offset: int) -> Order:
+        self._unstarted.pop(partition[1:], None)
         cursor = self._cursors[partition]
         cursor.seen_at = self._clock()
         if offset == cursor.next_offset:
@@ -116,6 +139,7 @@ class OffsetOrder:
     def forget(self, partition: Partition) -> None:
         """The partition is no longer assigned here; its next assignment starts a new cursor."""
         self._cursors.pop(partition, None)
+        self._unstarted.pop(partition[1:], None)
 
     def skip_expired(self, partition: Partition, log_start: int) -> None:
         """The records before `log_start` were deleted by retention before this reader got them."""

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,8 +32,10 @@ log = logging.getLogger(__name__)
 
 
 class RecordOrder:
-    def __init__(self) -> None:
+    def __init__(self, topics: Iterable[str]) -> None:
         self._order = OffsetOrder()
+        self._topics = frozenset(topics)
+        """The topics the agents read (an assignment also holds changelog partitions)."""
 
     async def admit(
         self, message: Any, consumer: ProcessedOnlyConsumer, stage: str, dead_letters: DeadLetterWriter
@@ -109,6 +112,32 @@ class RecordOrder:
             if waiting:
                 OFFSET_GAPS.labels(stage=partition[0]).inc()
                 await self._rewind(consumer, partition, expected, "no record delivered although some wait; rewinding")
+        for topic, number in self._order.unstarted(now):
+            await self._start_unstarted(consumer, TP(topic, number))
+
+    def assigned(self, partitions: Iterable[Any]) -> None:
+        """The partitions assigned by a rebalance: each is watched until a record of it reaches a reader."""
+        self._order.assigned((tp.topic, tp.partition) for tp in partitions if tp.topic in self._topics)
+
+    async def _start_unstarted(self, consumer: ProcessedOnlyConsumer, tp: TP) -> None:
+        if tp not in consumer.assignment():
+            self._order.unassigned((tp.topic, tp.partition))
+            return
+        try:
+            start = await self._first_offset(tp, consumer)
+            waiting = (await consumer.highwaters(tp))[tp] > start
+            if waiting:
+                OFFSET_GAPS.labels(stage="assignment").inc()
+                log.warning(
+                    "no record delivered since the assignment although some wait; seeking to the committed offset",
+                    extra={"topic": tp.topic, "partition": tp.partition, "offset": start},
+                )
+                await consumer.seek_wait({tp: start})
+        except Exception as error:  # the broker is away or the partition was revoked: look again later
+            log.warning(
+                "unstarted partition not checked",
+                extra={"topic": tp.topic, "partition": tp.partition, "error": repr(error)},
+            )
 
     async def _rewind(self, consumer: ProcessedOnlyConsumer, partition: Partition, expected: int, why: str) -> None:
         stage, topic, number = partition

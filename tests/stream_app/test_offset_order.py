@@ -145,3 +145,29 @@ def test_a_rewinding_reader_is_left_to_the_rewind_retries_not_the_quiet_check() 
     now[0] = 200.0
     assert order.observe(EVENTS, 7) is Order.NEXT
     assert order.quiet(200.0 + QUIET_SECONDS) == [(EVENTS, 8)]
+
+
+def test_an_assigned_partition_no_record_of_which_reached_a_reader_is_named_once_per_quiet_period() -> None:
+    # A worker killed in the first second of a run left both others receiving nothing after the rebalance:
+    # no reader had a cursor, so neither the gap check nor the quiet check could notice (seed 11, 3 trials).
+    now = [100.0]
+    order = OffsetOrder(clock=lambda: now[0])
+    order.assigned([("app.events", 3), ("app.attributed-jobs", 0)])
+
+    assert order.unstarted(100.0 + QUIET_SECONDS / 2) == []
+    assert order.unstarted(100.0 + QUIET_SECONDS) == [("app.events", 3), ("app.attributed-jobs", 0)]
+    assert order.unstarted(100.0 + QUIET_SECONDS + 1) == []
+
+    order.start(JOBS, 1, 0)
+    order.observe(JOBS, 0)
+    assert order.unstarted(100.0 + 2 * QUIET_SECONDS) == [("app.events", 3)], "a record reached a reader"
+
+
+def test_a_partition_revoked_or_forgotten_before_any_record_is_no_longer_watched() -> None:
+    order = OffsetOrder(clock=lambda: 100.0)
+    order.assigned([("app.events", 3), ("app.attributed-jobs", 0)])
+
+    order.unassigned(("app.events", 3))
+    order.forget(JOBS)
+
+    assert order.unstarted(100.0 + QUIET_SECONDS) == []
