@@ -199,13 +199,16 @@ def step(head: Head, event: Event, policy: CorrelationPolicy, reads: Correlation
 
 
 class _Change:
-    """The values one event reads and writes, kept so that a value is read from the store at most once."""
+    """The values one event reads and writes: each is read from the store at most once, and only the changed
+    ones are written."""
 
     def __init__(self, head: Head, reads: CorrelationReads) -> None:
         self._head = head
         self._reads = reads
         self._pending: dict[str, Pending] = {}
         self._buckets: dict[int, ExpiryBucket] = {}
+        self._written_pending: set[str] = set()
+        self._written_buckets: set[int] = set()
         self._starts = set(head.buckets)
         self._held_jobs = head.held_jobs
         self._held_fees_wei = head.held_fees_wei
@@ -262,7 +265,7 @@ class _Change:
                 expired_processed.extend(e for e in pending.processed if e.dt < horizon)
                 self._put(request_id, Pending(received, processed))
             kept = tuple(entry for entry in bucket.entries if entry[1] >= horizon)
-            self._buckets[start] = ExpiryBucket(kept)
+            self._put_bucket(start, ExpiryBucket(kept))
             if not kept:
                 self._starts.discard(start)
         for event in expired_processed:
@@ -280,7 +283,9 @@ class _Change:
             held_fees_wei=self._held_fees_wei,
             waiting_received=self._waiting_received,
         )
-        return Step(head, MappingProxyType(self._pending), MappingProxyType(self._buckets), outcomes)
+        written = {request_id: self._pending[request_id] for request_id in self._written_pending}
+        buckets = {start: self._buckets[start] for start in self._written_buckets}
+        return Step(head, MappingProxyType(written), MappingProxyType(buckets), outcomes)
 
     def _get(self, request_id: str) -> Pending:
         if request_id not in self._pending:
@@ -289,6 +294,11 @@ class _Change:
 
     def _put(self, request_id: str, pending: Pending) -> None:
         self._pending[request_id] = pending
+        self._written_pending.add(request_id)
+
+    def _put_bucket(self, start: int, bucket: ExpiryBucket) -> None:
+        self._buckets[start] = bucket
+        self._written_buckets.add(start)
 
     def _bucket(self, start: int) -> ExpiryBucket:
         if start not in self._buckets:
@@ -299,7 +309,7 @@ class _Change:
         self._put(request_id, pending)
         start = bucket_start(event.dt)
         bucket = self._bucket(start)
-        self._buckets[start] = ExpiryBucket((*bucket.entries, (request_id, event.dt)))
+        self._put_bucket(start, ExpiryBucket((*bucket.entries, (request_id, event.dt))))
         self._starts.add(start)
 
     def _release_processed(self, event: Event) -> None:

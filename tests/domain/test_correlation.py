@@ -421,6 +421,17 @@ def test_an_event_reads_only_its_own_request_and_bucket_however_many_halves_wait
     assert (len(matched.pending), len(matched.buckets), len(waits.pending), len(waits.buckets)) == (1, 0, 1, 1)
 
 
+def test_an_event_writes_only_the_values_it_changed() -> None:
+    waiting = processed("0000000a", 15)
+    state, _ = run([waiting])
+
+    repeated = step(state.head, waiting, POLICY, state)
+    scanned = step(state.head, connected(3_612), POLICY, state)  # bucket 10 s is read: its half is not due yet
+
+    assert (dict(repeated.pending), dict(repeated.buckets)) == ({}, {})
+    assert (dict(scanned.pending), dict(scanned.buckets), scanned.outcomes) == ({}, {}, Outcomes())
+
+
 def test_an_event_that_moves_event_time_past_the_ttl_reads_the_expiring_requests_only() -> None:
     state, _ = run(processed(f"{n:08x}", n / 10) for n in range(2_000))
     reads = CountingReads(state)
