@@ -116,7 +116,9 @@ class Chain:
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
-    async def _read(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _read(self, what: str, call: Callable[[], Awaitable[T]], *, rpc_errors_are_answers: bool = False) -> T:
+        """Try a read up to `read_attempts` times. A JSON-RPC error is retried too (a node or its load balancer
+        answers -32603 while its upstream is away), unless the caller takes it as the answer."""
         failure = ""
         for attempt in range(self._read_attempts):
             if attempt:
@@ -125,6 +127,10 @@ class Chain:
                 return await call()
             except _TRANSPORT_ERRORS as error:
                 failure = type(error).__name__
+            except Web3RPCError as error:
+                if rpc_errors_are_answers:
+                    raise
+                failure = f"{type(error).__name__} {_rpc_message(error)[:100]}"
         raise ChainUnavailable(f"{what}: no answer after {self._read_attempts} tries ({failure})")
 
     async def chain_id(self) -> int:
@@ -157,7 +163,8 @@ class Chain:
     async def estimate_gas(self, sender: str, to: str, value_wei: int) -> int:
         tx: TxParams = {"from": _address(sender), "to": _address(to), "value": Wei(value_wei)}
         try:
-            return int(await self._read("eth_estimateGas", lambda: self._w3.eth.estimate_gas(tx)))
+            estimate = self._read("eth_estimateGas", lambda: self._w3.eth.estimate_gas(tx), rpc_errors_are_answers=True)
+            return int(await estimate)
         except ContractLogicError as error:
             # A payee contract that reverts on receiving ETH: no gas limit would make the transfer succeed.
             raise ChainError(f"eth_estimateGas: the payee reverts ({error.message or 'no reason'})") from None

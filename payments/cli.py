@@ -31,7 +31,14 @@ from payments.earnings import load_earnings
 from payments.history_import import HistoryError, plan_import, read_history
 from payments.kafka_wal import PayerFenced, ensure_payer_topics, load_wal, open_payout_wal
 from payments.payer import Payer, PayerConfig, PayerRun, StopReason
-from payments.payout_round import EXPLAINED_ERRORS, PayerReadiness, RoundReport, dry_plan, payout_round
+from payments.payout_round import (
+    EXPLAINED_ERRORS,
+    RETRIED_ERRORS,
+    PayerReadiness,
+    RoundReport,
+    dry_plan,
+    payout_round,
+)
 from payments.resolution import ResolutionRefused, resolve
 from payments.signer import Signer
 from payments.status import payout_status
@@ -135,9 +142,16 @@ def run_command(once: bool) -> None:
         readiness = PayerReadiness()
         async with health_endpoint.serving(settings.metrics_port, readiness.conditions):
             while True:
-                report = await payout_round(settings, await current_earnings(settings))
-                readiness.observe(report)
-                echo_round(report)
+                try:
+                    report = await payout_round(settings, await current_earnings(settings))
+                except RETRIED_ERRORS as error:  # a broker or node outage: not ready, and the next round retries
+                    readiness.failed(error)
+                    click.echo(
+                        f"openpool payments: round not run, retried later: {type(error).__name__}: {error}", err=True
+                    )
+                else:
+                    readiness.observe(report)
+                    echo_round(report)
                 await asyncio.sleep(settings.payment_sensor_interval_seconds)
 
     run_async(forever)

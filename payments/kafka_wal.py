@@ -52,7 +52,10 @@ def payer_transactional_id(settings: Settings) -> str:
 async def ensure_payer_topics(settings: Settings) -> None:
     """The WAL and the earnings read model the payer reads; created if missing, as every owned topic is."""
     names = {settings.topics.payout_wal, settings.topics.earnings}
-    await ensure_topics(settings, [spec for spec in owned_topics(settings) if spec.name in names])
+    try:
+        await ensure_topics(settings, [spec for spec in owned_topics(settings) if spec.name in names])
+    except KafkaError as error:
+        raise WalUnavailable(f"the WAL topic could not be checked: the broker did not answer ({error})") from None
 
 
 async def read_wal(bootstrap_servers: str, topic: str, *, timeout_seconds: float = 60.0) -> tuple[WalRecord, ...]:

@@ -45,6 +45,8 @@ EXPLAINED_ERRORS: tuple[type[Exception], ...] = (
     KeyLoadError,
     EarningsUnreadable,
 )
+RETRIED_ERRORS: tuple[type[Exception], ...] = (WalUnavailable, ChainUnavailable)
+"""Outages a continuously running payer waits out instead of exiting; the WAL makes a retried round safe."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,12 @@ class PayerReadiness:
     def observe(self, report: RoundReport) -> None:
         self.wal_read = True
         self.chain_answered = report.chain_answered
+
+    def failed(self, error: Exception) -> None:
+        if isinstance(error, WalUnavailable):
+            self.wal_read = False
+        if isinstance(error, ChainUnavailable):
+            self.chain_answered = False
 
     def conditions(self) -> dict[str, bool]:
         return {"wal_read": self.wal_read, "chain_answered": self.chain_answered}

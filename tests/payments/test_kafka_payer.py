@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import socket
+import subprocess
 import threading
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -22,7 +23,7 @@ from payments.payout_round import payout_round
 from payments.signer import Signer
 from payments.wal import PayoutState, ledger_from_wal, new_intent
 from tests.payments.anvil_control import AnvilControl
-from tests.payments.payer_env import PayerEnv
+from tests.payments.payer_env import CLI, PayerEnv
 
 pytestmark = pytest.mark.integration
 
@@ -294,3 +295,46 @@ async def test_an_unreachable_rpc_endpoint_records_and_sends_nothing_and_the_nex
     assert up.returncode == 0, up.stderr
     assert await anvil.successful_transfers(payer_signer.address, start) == {payees[0].lower(): 1}
     assert await anvil.balance(payees[0]) == 3 * ETH // 100
+
+
+def _dead_port() -> int:
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_an_unreachable_broker_at_start_is_a_typed_exit_not_a_traceback(payer: PayerEnv) -> None:
+    # The payer exited 1 with a traceback when the broker was down at its start (seed 11 fault loop).
+    down = payer.cli("run", "--once", KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{_dead_port()}")
+
+    assert down.returncode == 4, down.stderr
+    assert "WalUnavailable" in down.stderr and "Traceback" not in down.stderr
+
+
+async def test_a_running_payer_waits_out_an_unreachable_node_and_then_pays_once(
+    anvil: AnvilControl, payer: PayerEnv, payer_signer: Signer, payees: list[str]
+) -> None:
+    await payer.publish_earnings({payees[0]: 3 * ETH // 100})
+    start = await anvil.block_number()
+    running = subprocess.Popen(
+        [*CLI, "run"],
+        env=payer.env(ETH_RPC_ENDPOINT=f"http://127.0.0.1:{_dead_port()}", PAYMENT_SENSOR_INTERVAL_SECONDS="0.5"),
+        cwd=payer.cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert running.stderr is not None
+        wait_for_line(running.stderr, "round not run, retried later: ChainUnavailable")
+        wait_for_line(running.stderr, "round not run, retried later: ChainUnavailable")
+        assert running.poll() is None, "the payer exited on an outage it should wait out"
+    finally:
+        running.terminate()
+        running.communicate(timeout=30)
+    assert await payer.wal() == ()
+
+    up = payer.cli("run", "--once")
+
+    assert up.returncode == 0, up.stderr
+    assert await anvil.successful_transfers(payer_signer.address, start) == {payees[0].lower(): 1}
