@@ -138,7 +138,8 @@ REBALANCES = Counter(
 
 OFFSET_GAPS = Counter(
     "openpool_offset_gaps",
-    "Records Faust delivered past an undelivered one; the reader rewound to the missing record (by stage).",
+    "Records Faust delivered past an undelivered one, or none at all while some waited; the reader rewound to the"
+    " missing record (by stage; `assignment` when no record of a newly assigned partition reached any reader).",
     ["stage"],
 )
 COMMITS_HELD = Counter(
