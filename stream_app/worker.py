@@ -99,7 +99,7 @@ def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
     @app.on_partitions_assigned.connect
     async def count_rebalance(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         REBALANCES.inc()
-        stream_app.order.assigned(args[0])  # the partitions newly assigned
+        stream_app.order.assigned(args[0])  # the whole assignment after the rebalance
 
     @app.timer(settings.export_interval_seconds, on_leader=True)
     async def export_periodically() -> None:

@@ -121,6 +121,9 @@ class ExpiryBucket:
 
     entries: tuple[tuple[str, datetime], ...] = ()
 
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
     def to_json(self) -> list[list[str]]:
         return [[request_id, dt.isoformat()] for request_id, dt in self.entries]
 
@@ -369,11 +372,7 @@ _V = TypeVar("_V", Pending, ExpiryBucket)
 
 def _updated(values: Mapping[_K, _V], writes: Mapping[_K, _V]) -> Mapping[_K, _V]:
     merged = {**values, **writes}
-    return MappingProxyType({key: value for key, value in merged.items() if _kept(value)})
-
-
-def _kept(value: Pending | ExpiryBucket) -> bool:
-    return bool(value) if isinstance(value, Pending) else bool(value.entries)
+    return MappingProxyType({key: value for key, value in merged.items() if value})
 
 
 def _closest(candidates: tuple[Event, ...], dt: datetime, window: timedelta) -> Event | None:

@@ -111,7 +111,7 @@ class CorrelationRows:
             self._pending_key(rid): pending.to_json() if pending else None for rid, pending in change.pending.items()
         }
         journal |= {
-            self._bucket_key(start): bucket.to_json() if bucket.entries else None
+            self._bucket_key(start): bucket.to_json() if bucket else None
             for start, bucket in change.buckets.items()
         }
         previous = self.stored.value
