@@ -125,11 +125,22 @@ RECORDS_PROCESSED = Counter(
     "Records an agent finished (applied, skipped as duplicate, or dead-lettered), by stage.",
     ["stage"],
 )
-PROCESS_DURATION = Histogram(
-    "openpool_process_duration_seconds",
-    "Time an agent spent on one record, retries included, by stage.",
+BATCH_DURATION = Histogram(
+    "openpool_batch_duration_seconds",
+    "Time an agent spent on one batch of records: applying them and checkpointing, retries included, by stage.",
     ["stage"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+BATCH_RECORDS_TAKEN = Histogram(
+    "openpool_batch_records",
+    "Records in one batch an agent took, by stage.",
+    ["stage"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000),
+)
+CHECKPOINT_RETRIES = Counter(
+    "openpool_checkpoint_retries",
+    "Batch checkpoints tried again after the broker refused an output or a table write, by stage.",
+    ["stage"],
 )
 REBALANCES = Counter(
     "openpool_rebalances",

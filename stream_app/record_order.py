@@ -115,6 +115,13 @@ class RecordOrder:
         for topic, number in self._order.unstarted(now):
             await self._start_unstarted(consumer, TP(topic, number))
 
+    def restart(self, stage: str, message: Any) -> None:
+        """`message` and the records after it will be delivered again (its batch was abandoned): the reader's
+        cursor starts anew from the committed offset, which rewinds the consumer to it at the next record, and
+        the partition is watched as if newly assigned in case no record comes."""
+        self._order.forget((stage, message.topic, message.partition))
+        self._order.assigned([(message.topic, message.partition)])
+
     def assigned(self, partitions: Iterable[Any]) -> None:
         """The partitions assigned by a rebalance: each is watched until a record of it reaches a reader."""
         self._order.assigned((tp.topic, tp.partition) for tp in partitions if tp.topic in self._topics)

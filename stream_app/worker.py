@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import faust
+import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
@@ -27,7 +28,7 @@ from openpool.metrics import REBALANCES, TABLE_KEYS, TABLE_RECOVERY_IN_PROGRESS
 from openpool.settings import Settings
 from openpool.topics import ensure_topics, owned_topics, partitions_of
 from payments.payout_round import scheduled_round
-from stream_app.agents import exports, fees, partition_events, performance
+from stream_app.agents import exports, partition_events, worker_ledger
 from stream_app.app import StreamApp, create_app
 from stream_app.consumer import ProcessedOnlyConsumer
 from stream_app.local_state import discard_unless_clean, mark_clean
@@ -43,7 +44,7 @@ TABLE_KEYS_INTERVAL_SECONDS = 60.0
 
 
 class _FaustProducer:
-    """Dead letters go through Faust's producer, which Faust flushes before it commits offsets."""
+    """Everything the agents send goes through Faust's producer, which Faust flushes before it commits offsets."""
 
     def __init__(self, app: faust.App) -> None:
         self._app = app
@@ -51,13 +52,18 @@ class _FaustProducer:
     async def send(self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> Any:
         return await self._app.producer.send(topic, key, value, None, None, headers)
 
+    async def send_record(self, topic: str, key: bytes, value: bytes | None) -> Any:
+        return await self._app.producer.send(topic, key, value, None, None, None)
+
 
 def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
     stream_app = create_app(settings)
-    dead_letters = DeadLetterWriter(_FaustProducer(stream_app.app), settings.topics.dead_letters)
-    partition_events.register(stream_app, dead_letters)
-    fees.register(stream_app, dead_letters)
-    performance.register(stream_app, dead_letters)
+    producer = _FaustProducer(stream_app.app)
+    dead_letters = DeadLetterWriter(producer, settings.topics.dead_letters)
+    stages = (
+        partition_events.register(stream_app, dead_letters, producer.send_record),
+        worker_ledger.register(stream_app, dead_letters, producer.send_record),
+    )
     read_models = {
         "earnings": ReadModel(settings.kafka_bootstrap_servers, settings.topics.earnings),
         "connections": ReadModel(settings.kafka_bootstrap_servers, settings.topics.connections),
@@ -96,9 +102,16 @@ def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
     async def retry_rewinds() -> None:
         await stream_app.order.retry_rewinds(cast(ProcessedOnlyConsumer, app.consumer))
 
+    @app.on_partitions_revoked.connect
+    async def forget_values_on_revoke(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        for stage in stages:  # another worker may change these keys from now on
+            stage.forget_clean()
+
     @app.on_partitions_assigned.connect
     async def count_rebalance(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         REBALANCES.inc()
+        for stage in stages:
+            stage.forget_clean()
         stream_app.order.assigned(args[0])  # the whole assignment after the rebalance
 
     @app.timer(settings.export_interval_seconds, on_leader=True)
@@ -166,7 +179,8 @@ def run(
     """
     asyncio.run(ensure_topics(settings, owned_topics(settings)))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    # uvloop: asyncio's own loop and selectors took about half the worker's CPU.
+    asyncio.set_event_loop(uvloop.new_event_loop())
     stream_app, read_models = build(settings)
     app = stream_app.app
 

@@ -50,7 +50,7 @@ def _filters(function: F) -> F:
     for option in reversed(
         [
             click.option("--reason", default=None, help="Only this reason (e.g. invalid_json, processing_failed)."),
-            click.option("--stage", default=None, help="Only this stage (bridge, stream, fees, performance)."),
+            click.option("--stage", default=None, help="Only this stage (bridge, stream, jobs)."),
             click.option("--source-key", "source_prefix", default=None, help="Only source keys with this prefix."),
         ]
     ):

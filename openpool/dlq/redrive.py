@@ -35,7 +35,8 @@ from openpool.domain.events import Event
 from openpool.settings import TopicNames
 
 REJECTING_STAGES = frozenset({"bridge", "stream"})
-PROCESSING_STAGES = frozenset({"fees", "performance", "stream"})
+# "fees" and "performance" name the two stage-2 agents of earlier versions; their letters stay redrivable.
+PROCESSING_STAGES = frozenset({"jobs", "fees", "performance", "stream"})
 PROCESSING_FAILED = "processing_failed"
 # Outcomes rather than refused input: there is nothing to parse again.
 NOT_REFUSALS = {

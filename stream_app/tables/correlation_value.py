@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from openpool.domain.correlation import CorrelationPolicy, ExpiryBucket, Head, Outcomes, Pending, Step, step
 from openpool.domain.delivery import Verdict, should_apply
 from openpool.domain.events import Event
-from stream_app.tables.guarded import Guarded
+from stream_app.tables.guarded import NOTHING_APPLIED, Guarded
+from stream_app.tables.write_back import WriteBack
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,63 +75,95 @@ class PartitionCorrelation:
         }
 
 
-class CorrelationRows:
-    """One partition key's rows in a table; the store `correlation.step` reads."""
+Row = Guarded[PartitionCorrelation] | Pending | ExpiryBucket
+"""A value of the correlation table: a head (under the partition key), a requestID's pending halves
+(`pk#requestID`) or an expiry bucket (`pk@start`)."""
 
-    def __init__(
-        self,
-        table: MutableMapping[str, Any],
-        partition_key: str,
-        cache: dict[str, Guarded[PartitionCorrelation]],
-    ) -> None:
-        self._table = table
+
+def _head(stored: Any) -> Row:
+    return Guarded.load(stored, PartitionCorrelation)
+
+
+def _encode(row: Row) -> Any:
+    return row.to_json()
+
+
+def correlation_write_back(table: MutableMapping[str, Any]) -> WriteBack[Row]:
+    return WriteBack(table, _head, _encode)
+
+
+class CorrelationRows:
+    """One partition key's rows, read and written through the batch's write-back cache; the store
+    `correlation.step` reads."""
+
+    def __init__(self, rows: WriteBack[Row], partition_key: str, event: Any = None) -> None:
+        self._rows = rows
         self._partition_key = partition_key
-        self._cache = cache
-        self.stored = Guarded.load_cached(table.get(partition_key), PartitionCorrelation, cache, partition_key)
+        self._event = event
+        head = rows.get(partition_key, _head)
+        self.stored: Guarded[PartitionCorrelation] = (
+            cast(Guarded[PartitionCorrelation], head)
+            if head is not None
+            else Guarded(PartitionCorrelation(), NOTHING_APPLIED)
+        )
 
     def pending(self, request_id: str) -> Pending:
-        stored = self._table.get(self._pending_key(request_id))
-        return Pending() if stored is None else Pending.from_json(stored)
+        stored = self._rows.get(self._pending_key(request_id), Pending.from_json)
+        return Pending() if stored is None else cast(Pending, stored)
 
     def bucket(self, start: int) -> ExpiryBucket:
-        stored = self._table.get(self._bucket_key(start))
-        return ExpiryBucket() if stored is None else ExpiryBucket.from_json(stored)
+        stored = self._rows.get(self._bucket_key(start), ExpiryBucket.from_json)
+        return ExpiryBucket() if stored is None else cast(ExpiryBucket, stored)
 
     def plan(self, event: Event, verdict: Verdict, offset: int, policy: CorrelationPolicy) -> Step | None:
         """The change the record makes, or None if it was applied before (its journal is then written again,
         in case the crash came between the head and the rows)."""
         if verdict is not Verdict.DUPLICATE and offset == self.stored.applied_offset:
-            self._write_rows(self.stored.value.journal)
+            for key, stored in self.stored.value.journal.items():
+                self._rows.put_stored(key, stored, self._event, self._partition_key)
             return None
         if not should_apply(verdict, self.stored.applied_offset, offset):
             return None
         return step(self.stored.value.head, event, policy, self)
 
     def commit(self, change: Step, offset: int) -> PartitionCorrelation:
-        journal: dict[str, Any] = {
-            self._pending_key(rid): pending.to_json() if pending else None for rid, pending in change.pending.items()
-        }
-        journal |= {
-            self._bucket_key(start): bucket.to_json() if bucket else None
-            for start, bucket in change.buckets.items()
-        }
+        """Hold the change's rows for the checkpoint; the head's journal is made there, from every row of the
+        partition key the batch changed (`checkpoint_writes`)."""
         previous = self.stored.value
-        value = PartitionCorrelation(change.head, previous.totals.add(change.outcomes), MappingProxyType(journal))
+        value = PartitionCorrelation(change.head, previous.totals.add(change.outcomes))
         self.stored = self.stored.advance(value, offset)
-        self._table[self._partition_key] = self.stored.to_json()
-        self._cache[self._partition_key] = self.stored
-        self._write_rows(journal)
+        pk = self._partition_key
+        self._rows.put(pk, self.stored, self._event)
+        for request_id, pending in change.pending.items():
+            self._rows.put(self._pending_key(request_id), pending if pending else None, self._event, pk)
+        for start, bucket in change.buckets.items():
+            self._rows.put(self._bucket_key(start), bucket if bucket else None, self._event, pk)
         return value
-
-    def _write_rows(self, rows: Mapping[str, Any]) -> None:
-        for key, value in rows.items():
-            if value is not None:
-                self._table[key] = value
-            elif key in self._table:
-                del self._table[key]
 
     def _pending_key(self, request_id: str) -> str:
         return f"{self._partition_key}#{request_id}"
 
     def _bucket_key(self, start: int) -> str:
         return f"{self._partition_key}@{start}"
+
+
+def checkpoint_writes(rows: WriteBack[Row]) -> list[tuple[str, Any, Any]]:
+    """The batch's writes of the correlation table in the order that keeps a crash from tearing a change:
+    per partition key its head first, carrying the other rows of the key the batch wrote as its journal,
+    then those rows. (key, store form or None to delete, event of the key's partition)."""
+    heads: dict[str, tuple[Any, Any]] = {}
+    others: dict[str, list[tuple[str, Any, Any]]] = {}
+    for key, stored, event, owner in rows.writes():
+        if key == owner:
+            heads[key] = (stored, event)
+        else:
+            others.setdefault(owner, []).append((key, stored, event))
+    ordered: list[tuple[str, Any, Any]] = []
+    for partition_key in {**heads, **others}:
+        written = others.get(partition_key, [])
+        if partition_key in heads:
+            stored, event = heads[partition_key]
+            stored["state"]["journal"] = {key: value for key, value, _ in written}
+            ordered.append((partition_key, stored, event))
+        ordered.extend(written)
+    return ordered

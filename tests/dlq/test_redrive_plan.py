@@ -17,7 +17,7 @@ from openpool.dlq.selection import Selection
 from openpool.dlq.stored import LetterOffset
 from openpool.domain.event_files import SourceKey, parse_event_file
 from openpool.settings import TopicNames
-from stream_app.agents.failures import failure_letter
+from stream_app.failure_letters import failure_letter
 from tests.bridge.emitter_files import transcode_job
 from tests.dlq.letters import AT, SOURCE_KEY, good_job, processing_failed, refused_element, stored
 

@@ -1,8 +1,9 @@
-"""The correlation rows as stage 1 writes them, and a crash between any two of their writes.
+"""The correlation rows as stage 1's checkpoints write them, and a crash between any two of their writes.
 
-After a crash the changelog holds a prefix of the writes; the records from the committed offset on are
-delivered again. Whatever the crash point and the committed offset, the rows, the totals, the forwarded jobs
-and the unattributed fees must end as in a run without a crash."""
+After a crash the changelog holds a prefix of the writes; the records from the committed offset (the start of
+a batch whose checkpoint completed, or of the batch under way) are delivered again, in batches that may end
+elsewhere. Whatever the crash point, the rows, the totals, the forwarded jobs and the unattributed fees must
+end as in a run without a crash."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openpool.domain.correlation import CorrelationPolicy
+from openpool.domain.correlation import CorrelationPolicy, bucket_start
 from openpool.domain.delivery import Verdict
 from openpool.domain.events import Event
 from openpool.domain.jobs import AttributedJob
-from stream_app.tables.correlation_value import CorrelationRows, PartitionCorrelation
-from stream_app.tables.guarded import Guarded
-from tests.domain.test_correlation import colliding_jobs, connected, processed, received
+from stream_app.tables.correlation_value import CorrelationRows, checkpoint_writes, correlation_write_back
+from tests.domain.test_correlation import T0, colliding_jobs, connected, processed, received
 
 PK = "us-central|ai"
 POLICY = CorrelationPolicy(match_window=timedelta(seconds=600), ttl=timedelta(seconds=1800))
@@ -54,23 +54,43 @@ class Changelog(dict[str, Any]):
 
 @dataclass
 class Run:
+    """Stage 1's correlation over one partition key, in batches, each ended by a checkpoint."""
+
     table: Changelog = field(default_factory=Changelog)
     forwarded: dict[tuple[int, int], AttributedJob] = field(default_factory=dict)
     unattributed: set[str] = field(default_factory=set)
-    last_write: list[int] = field(default_factory=list)
-    """Per record, how many writes the table had after it."""
+    checkpoints: list[tuple[int, int, int]] = field(default_factory=list)
+    """Per batch: its first offset, the table's writes before its checkpoint, and after it."""
 
-    def deliver(self, events: list[Event], start: int = 0) -> None:
-        cache: dict[str, Guarded[PartitionCorrelation]] = {}
-        for offset in range(start, len(events)):
-            rows = CorrelationRows(self.table, PK, cache)
-            change = rows.plan(events[offset], Verdict.NEW, offset, POLICY)
-            if change is not None:
-                for index, job in enumerate(change.outcomes.attributed):
-                    assert self.forwarded.setdefault((offset, index), job) == job, "a replay forwarded another job"
-                self.unattributed.update(fees.event_id for fees in change.outcomes.unattributed)
-                rows.commit(change, offset)
-            self.last_write.append(len(self.table.writes))
+    def deliver(self, events: list[Event], sizes: list[int], start: int = 0) -> None:
+        rows = correlation_write_back(self.table)
+        offset, batch = start, 0
+        while offset < len(events):
+            end = min(offset + sizes[batch % len(sizes)], len(events))
+            for at in range(offset, end):
+                correlation = CorrelationRows(rows, PK)
+                change = correlation.plan(events[at], Verdict.NEW, at, POLICY)
+                if change is not None:
+                    for index, job in enumerate(change.outcomes.attributed):
+                        assert self.forwarded.setdefault((at, index), job) == job, "a replay forwarded another job"
+                    self.unattributed.update(fees.event_id for fees in change.outcomes.unattributed)
+                    correlation.commit(change, at)
+            before = len(self.table.writes)
+            for key, stored, _ in checkpoint_writes(rows):
+                rows.write(key, stored)
+            rows.checkpointed()
+            self.checkpoints.append((offset, before, len(self.table.writes)))
+            offset, batch = end, batch + 1
+
+    def rows(self) -> dict[str, Any]:
+        """The table without the heads' journals, which depend on where batches ended."""
+        return {key: _without_journal(value) for key, value in self.table.items()}
+
+
+def _without_journal(value: Any) -> Any:
+    if isinstance(value, dict) and "applied_offset" in value:
+        return {**value, "state": {**value["state"], "journal": None}}
+    return value
 
 
 def partition_events() -> st.SearchStrategy[list[Event]]:
@@ -78,39 +98,67 @@ def partition_events() -> st.SearchStrategy[list[Event]]:
     return st.tuples(colliding_jobs(), ticks).flatmap(lambda parts: st.permutations([*parts[0], *parts[1]]))
 
 
-@settings(max_examples=300, deadline=None)
-@given(partition_events(), st.data())
-def test_a_crash_between_any_two_writes_ends_as_a_run_without_one(events: list[Event], data: st.DataObject) -> None:
-    clean = Run()
-    clean.deliver(events)
-    persisted = data.draw(st.integers(0, len(clean.table.writes)), label="writes persisted")
-    crashed_in = next((o for o, done in enumerate(clean.last_write) if done > persisted), len(events))
-    committed = data.draw(st.integers(0, crashed_in), label="committed offset")
+BATCH_SIZES = st.lists(st.integers(1, 8), min_size=1, max_size=4)
 
-    # A record sends its jobs and dead letters before its first write, and nothing after its last.
-    sent = crashed_in + 1 if persisted > (clean.last_write[crashed_in - 1] if crashed_in else 0) else crashed_in
+
+@settings(max_examples=300, deadline=None)
+@given(partition_events(), BATCH_SIZES, BATCH_SIZES, st.data())
+def test_a_crash_between_any_two_writes_of_a_checkpoint_ends_as_a_run_without_one(
+    events: list[Event], sizes: list[int], resumed_sizes: list[int], data: st.DataObject
+) -> None:
+    clean = Run()
+    clean.deliver(events, sizes)
+    persisted = data.draw(st.integers(0, len(clean.table.writes)), label="writes persisted")
+    # The batch the crash came in: the first whose checkpoint did not complete (none: the run had ended).
+    crashed = next((n for n, (_, _, after) in enumerate(clean.checkpoints) if after > persisted), None)
+    batch_starts = [first for first, _, _ in clean.checkpoints]
+    crashed_at = len(events) if crashed is None else batch_starts[crashed]
+    # Faust flushes every write before it commits, so the committed offset is the start of a batch no later.
+    committed = data.draw(
+        st.sampled_from([*[s for s in batch_starts if s <= crashed_at], crashed_at]), label="committed"
+    )
+    # A checkpoint sends the batch's jobs and dead letters and awaits them before its first write.
+    if crashed is None:
+        sent = len(events)
+    elif persisted > clean.checkpoints[crashed][1]:
+        sent = next((first for first, _, _ in clean.checkpoints[crashed + 1 :]), len(events))
+    else:
+        sent = data.draw(
+            st.sampled_from([crashed_at, next((f for f, _, _ in clean.checkpoints[crashed + 1 :]), len(events))])
+        )
+
     recovered = Run(table=clean.table.restored(persisted))
     recovered.forwarded = {origin: job for origin, job in clean.forwarded.items() if origin[0] < sent}
     recovered.unattributed = _unattributed_before(events, sent)
-    recovered.deliver(events, start=committed)
+    recovered.deliver(events, resumed_sizes, start=committed)
 
-    assert dict(recovered.table) == dict(clean.table)
+    assert recovered.rows() == clean.rows()
     assert recovered.forwarded == clean.forwarded
     assert recovered.unattributed == clean.unattributed
 
 
 def _unattributed_before(events: list[Event], offset: int) -> set[str]:
     run = Run()
-    run.deliver(events[:offset])
+    run.deliver(events[:offset], [1])
     return run.unattributed
 
 
-def test_a_record_writes_the_head_and_the_rows_it_changed_however_many_halves_wait() -> None:
+def test_a_checkpoint_writes_the_head_and_the_rows_its_batch_changed_however_many_halves_wait() -> None:
     waiting = [processed(f"{n:08x}", n / 10) for n in range(1_000)]
     run = Run()
-    run.deliver([*waiting, received("00000007", 100)])
+    run.deliver([*waiting, received("00000007", 100)], [500, 500, 1])
 
-    last = run.table.writes[run.last_write[-2] :]
+    _, before, after = run.checkpoints[-1]
+    last = run.table.writes[before:after]
     assert [key for key, _ in last] == [PK, f"{PK}#00000007"]
     assert len(json.dumps(last[0][1])) < 4_000
     assert [job.event_id for job in run.forwarded.values()] == [waiting[7].id]
+
+
+def test_pending_halves_matched_within_one_batch_are_never_written() -> None:
+    run = Run()
+    run.deliver([processed("0000000a", 1), received("0000000a", 2)], [2])
+
+    # The expiry bucket keeps its entry until it expires (a match does not rewrite it); the halves are gone.
+    assert [key for key, _ in run.table.writes] == [PK, f"{PK}@{bucket_start(T0)}"]
+    assert len(run.forwarded) == 1
