@@ -38,7 +38,7 @@ from stream_app.record_order import RecordOrder
 log = logging.getLogger(__name__)
 
 BATCH_RECORDS = 2_000
-BATCH_SECONDS = 0.05
+BATCH_SECONDS = 0.25
 RETRY_BACKOFF_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0)
 
 

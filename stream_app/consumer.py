@@ -12,6 +12,11 @@ or transactional topic and counts the missing offsets as acked, so the next comm
 the agents read are neither; a jump there means records were dropped, and the agent's order check rewinds
 to them (a fault-injection run lost 177 records this way after a rewind raced a fetch).
 
+Faust hands each fetched record to the agents' streams through `wait_first(callback, suspend_flow.wait())`: four
+tasks and an `asyncio.wait` per record, the largest cost per record once agents work in batches. The drain
+loop here awaits the callback itself and drops a record fetched while the flow is suspended (a rebalance), as
+Faust's would once the suspension wins the race; the order check rewinds to any record so dropped.
+
 Last, a commit never passes an unacked record at the head of the acked offsets. Faust refuses to commit over a
 head gap of two or more records but lets a one-record gap through (faust-streaming/faust#606): with the record
 at the committed offset refused and the next ones acked, it commits past the refused one. A fault-injection
@@ -21,6 +26,7 @@ the committed offset is acked, unless the range was dead-lettered as deleted by 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from weakref import WeakSet
@@ -55,6 +61,32 @@ class ProcessedOnlyConsumer(aiokafka_driver.Consumer):
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         return None
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """Fetch records and hand each to its streams, until the consumer or the fetcher stops."""
+        try:
+            while not (self._stopped.is_set() or fetcher._stopped.is_set()):
+                await asyncio.sleep(0)  # getmany may return at once, again and again
+                delivered = 0
+                async for tp, message in self.getmany(timeout=1.0):
+                    read = self._read_offset.get(tp)
+                    if read is not None and message.offset < read:
+                        continue  # fetched before a seek back past it: the records come again in order
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    if not self.suspend_flow.is_set():
+                        await self.callback(message)
+                    self._read_offset[tp] = message.offset
+                    delivered += 1
+                    if delivered % 100 == 0:
+                        await asyncio.sleep(0)  # a large fetch must not hold off timers and the web server
+        except BaseException as error:
+            if not isinstance(error, (*self.consumer_stopped_errors, asyncio.CancelledError)):
+                raise
+            if not self.transport.app.should_stop:
+                raise
+            log.info("consumer stopped while fetching")
 
     def _new_offset(self, tp: Any) -> int | None:
         acked, committed = self._acked[tp], self._committed_offset[tp]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,8 @@ class PartitionEvents:
         self._forwards: list[tuple[bytes, bytes]] = []
         self._pool_totals: dict[str, PartitionCorrelation] = {}
         self._presence: dict[str, connections_core.ConnectionState] = {}
+        self._read: Counter[str] = Counter()
+        """Events read by type, added to the metric once per batch."""
 
     def apply(self, event: Any) -> list[DeadLetter]:
         message = event.message
@@ -96,7 +99,7 @@ class PartitionEvents:
                     datetime.now(UTC),
                 )
             ]
-        STREAM_EVENTS.labels(event_type=parsed.event_type.value).inc()
+        self._read[parsed.event_type.value] += 1
         previous = self._ledgers.get(source.ledger_key) or FileLedger()
         verdict, ledger = admit(previous, source.position, message.offset)
         letters: list[DeadLetter] = []
@@ -184,6 +187,9 @@ class PartitionEvents:
         return (self._ledgers, self._connections, self._correlation)
 
     def _clear_outputs(self) -> None:
+        for event_type, count in self._read.items():
+            STREAM_EVENTS.labels(event_type=event_type).inc(count)
+        self._read.clear()
         self._forwards.clear()
         self._pool_totals.clear()
         self._presence.clear()

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -26,7 +27,7 @@ from openpool.dead_letters import DeadLetter, DeadLetterWriter
 from openpool.domain.commission import CommissionRate
 from openpool.domain.delivery import AppliedOrigins, is_applied, mark_applied
 from openpool.domain.jobs import AttributedJob
-from openpool.domain.performance import RollingPerformance
+from openpool.domain.performance import JobStats, RollingPerformance
 from stream_app.agents.partition_events import Send
 from stream_app.app import StreamApp
 from stream_app.checkpoint import Checkpointer
@@ -45,12 +46,54 @@ def bucket_key(workload: str, window: str, start: int) -> str:
     return f"{workload}#{window}#{start}"
 
 
-def _as_stored(value: Any) -> Any:
-    return value
+@dataclass(frozen=True, slots=True)
+class WorkloadIndex:
+    """A workload's row: the bucket starts it holds per window, the last origin applied, its newest job."""
+
+    buckets: Mapping[str, tuple[int, ...]]
+    applied: AppliedOrigins
+    latest: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "buckets": {window: list(starts) for window, starts in self.buckets.items()},
+            "applied": self.applied.to_json(),
+            "latest": self.latest.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkloadIndex:
+        return cls(
+            {window: tuple(starts) for window, starts in data["buckets"].items()},
+            AppliedOrigins.from_json(data["applied"]),
+            datetime.fromisoformat(data["latest"]),
+        )
 
 
-def _earnings_json(value: WorkerEarnings) -> Any:
-    return value.to_json()
+@dataclass(frozen=True, slots=True)
+class PerformanceBucket:
+    """One event-time bucket of a workload in one window: its jobs' stats, guarded by the last origin applied."""
+
+    stats: JobStats
+    applied: AppliedOrigins
+    model: ReadModel | None
+
+    def to_json(self) -> dict[str, Any]:
+        stored: dict[str, Any] = {"stats": self.stats, "applied": self.applied.to_json()}
+        if self.model is not None:
+            stored["model"] = self.model
+        return stored
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PerformanceBucket:
+        return cls(data["stats"], AppliedOrigins.from_json(data["applied"]), data.get("model"))
+
+
+PerformanceRow = WorkloadIndex | PerformanceBucket
+
+
+def _encode(row: WorkerEarnings | PerformanceRow) -> Any:
+    return row.to_json()
 
 
 class WorkerLedger:
@@ -64,10 +107,10 @@ class WorkerLedger:
         self._earnings_topic = settings.topics.earnings
         self._rate = CommissionRate.from_decimal(settings.pool_commission_rate)
         self._rolling = RollingPerformance(windows_seconds=settings.performance_windows_seconds)
-        self._earnings: WriteBack[WorkerEarnings] = WriteBack(
-            stream_app.earnings, WorkerEarnings.from_json, _earnings_json
+        self._earnings: WriteBack[WorkerEarnings] = WriteBack(stream_app.earnings, WorkerEarnings.from_json, _encode)
+        self._performance: WriteBack[PerformanceRow] = WriteBack(
+            stream_app.performance, WorkloadIndex.from_json, _encode
         )
-        self._performance: WriteBack[dict[str, Any]] = WriteBack(stream_app.performance, _as_stored, _as_stored)
         self._earnings_models: dict[str, WorkerEarnings] = {}
         self.bucket_models: dict[str, ReadModel | None] = {}
         """Performance buckets to publish (None: deleted), coalesced over a second: a bucket's sketches are
@@ -94,43 +137,42 @@ class WorkerLedger:
         return []
 
     def _performance_writes(self, forwarded: ForwardedJob) -> list[tuple[str, Any, Any]]:
-        """(key, new value, None or _UNCHANGED, read model to publish, None or _UNCHANGED) for the job's
+        """(key, new row, None or _UNCHANGED; read model to publish, None or _UNCHANGED) for the job's
         workload; None deletes a bucket and its read model."""
         job = forwarded.job
         workload = workload_key(job)
-        index = self._performance.get(workload) or {"buckets": {}, "applied": {}, "latest": job.dt.isoformat()}
-        applied = AppliedOrigins.from_json(index["applied"])
-        if is_applied(applied, job.partition_key, forwarded.origin):
+        index = cast(WorkloadIndex | None, self._performance.get(workload, WorkloadIndex.from_json))
+        if index is None:
+            index = WorkloadIndex({}, AppliedOrigins(), job.dt)
+        elif is_applied(index.applied, job.partition_key, forwarded.origin):
             return []
-        latest = max(datetime.fromisoformat(index["latest"]), job.dt).isoformat()
-        buckets: dict[str, list[int]] = {window: list(starts) for window, starts in index["buckets"].items()}
+        latest = max(index.latest, job.dt)
+        latest_text = latest.isoformat()
+        buckets: dict[str, tuple[int, ...]] = dict(index.buckets)
         writes: list[tuple[str, Any, Any]] = []
         for window, placement in self._rolling.placement(buckets, job).items():
-            kept = [start for start in buckets.get(window, []) if start not in placement.expired]
+            kept = [start for start in buckets.get(window, ()) if start not in placement.expired]
             writes.extend((bucket_key(workload, window, start), None, None) for start in placement.expired)
             if placement.start is not None:
                 key = bucket_key(workload, window, placement.start)
                 # Each bucket guards itself: a crash may persist it without the index, or the reverse.
-                bucket = self._performance.get(key) or {"stats": self._rolling.aggregate.initialize(), "applied": {}}
-                bucket_applied = AppliedOrigins.from_json(bucket["applied"])
-                model = _read_model(job, window, placement.start, latest)
+                bucket = cast(PerformanceBucket | None, self._performance.get(key, PerformanceBucket.from_json))
+                if bucket is None:
+                    bucket = PerformanceBucket(self._rolling.aggregate.initialize(), AppliedOrigins(), None)
+                model = _read_model(job, window, placement.start, latest_text)
                 changed: Any = _UNCHANGED
-                if not is_applied(bucket_applied, job.partition_key, forwarded.origin):
-                    bucket = changed = {
-                        "stats": self._rolling.aggregate.add(bucket["stats"], job),
-                        "applied": mark_applied(bucket_applied, job.partition_key, forwarded.origin).to_json(),
-                        "model": model,
-                    }
-                writes.append((key, changed, {**model, "stats": bucket["stats"]}))
+                if not is_applied(bucket.applied, job.partition_key, forwarded.origin):
+                    bucket = changed = PerformanceBucket(
+                        self._rolling.aggregate.add(bucket.stats, job),
+                        mark_applied(bucket.applied, job.partition_key, forwarded.origin),
+                        model,
+                    )
+                writes.append((key, changed, {**model, "stats": bucket.stats}))
                 if placement.start not in kept:
                     kept.append(placement.start)
-            buckets[window] = sorted(kept)
-        index = {
-            "buckets": buckets,
-            "applied": mark_applied(applied, job.partition_key, forwarded.origin).to_json(),
-            "latest": latest,
-        }
-        writes.append((workload, index, _UNCHANGED))
+            buckets[window] = tuple(sorted(kept))
+        applied = mark_applied(index.applied, job.partition_key, forwarded.origin)
+        writes.append((workload, WorkloadIndex(buckets, applied, latest), _UNCHANGED))
         return writes
 
     def needs_checkpoint(self) -> bool:
