@@ -89,8 +89,10 @@ def create_app(settings: Settings) -> StreamApp:
         value_serializer="raw",
     )
 
-    def table(name: str, partitions: int) -> TableT[str, Any]:
-        return app.Table(name, default=None, partitions=partitions, options=ROCKSDB_OPTIONS)
+    def table(name: str, partitions: int) -> TableT[str, bytes]:
+        # Values are JSON bytes the agents encode and decode themselves (stream_app/tables/write_back.py), once
+        # per checkpoint: Faust's own codec would encode every write and decode every record it restores.
+        return app.Table(name, default=None, partitions=partitions, options=ROCKSDB_OPTIONS, value_type=bytes)
 
     file_ledger, correlation, connections = STAGE_ONE_TABLES
     earnings, performance = STAGE_TWO_TABLES

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import faust
+import msgspec
 
 from openpool.dead_letters import DeadLetter, DeadLetterWriter
 from openpool.domain.commission import CommissionRate
@@ -245,7 +246,8 @@ def register(stream_app: StreamApp, dead_letters: DeadLetterWriter, send: Send) 
 
     @app.timer(settings.export_interval_seconds)
     async def republish_local_buckets() -> None:
-        for key, record in list(table.items()):
+        for key, stored in list(table.items()):
+            record = msgspec.json.decode(stored)
             if "#" in key and "model" in record:
                 stage.bucket_models.setdefault(key, {**record["model"], "stats": record["stats"]})
         await publish_buckets()

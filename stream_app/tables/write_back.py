@@ -6,6 +6,9 @@ Streams' record cache and Quix Streams' transaction cache do. Rule 2 of docs/des
 value carries its own guard, so a flushed value is its key's state after a prefix of its partition, whichever
 of a batch's writes a crash loses.
 
+Values are stored as JSON bytes (msgspec: exact for integers past 2^64), the same JSON Faust's own codec
+wrote, so existing changelogs still decode. The store is only read on a cache miss and written at a checkpoint.
+
 Clean values (equal to the store's) are kept across batches while the assignment lasts; a rebalance drops
 them (`forget_clean`), since another worker may change a key while it is not ours. A batch's own writes are
 kept through a rebalance until its checkpoint writes them, and are not kept as clean afterwards.
@@ -17,8 +20,12 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 V = TypeVar("V")
 
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
 CLEAN_LIMIT = 200_000
 """Clean values kept at most per table: past it they are dropped at a checkpoint and read again when needed."""
 
@@ -28,6 +35,7 @@ class _Stored:
     """A value in the store's form, decoded when first read (a journal being redone)."""
 
     stored: Any
+    """JSON data (decoded bytes)."""
 
 
 @dataclass(slots=True)
@@ -73,7 +81,7 @@ class WriteBack(Generic[V]):
         stored = self._store.get(key)
         if stored is None:
             return None
-        value = decoder(stored)
+        value = decoder(_decoder.decode(stored))
         if not self._stale:
             self._clean[key] = value
         return value
@@ -82,7 +90,7 @@ class WriteBack(Generic[V]):
         self._put(key, value, event, owner)
 
     def put_stored(self, key: str, stored: Any, event: Any, owner: str | None = None) -> None:
-        """Write a value in its store form again (a journal being redone)."""
+        """Write a value in its stored JSON form again (a journal being redone)."""
         self._put(key, None if stored is None else _Stored(stored), event, owner)
 
     def _put(self, key: str, value: V | _Stored | None, event: Any, owner: str | None) -> None:
@@ -99,7 +107,7 @@ class WriteBack(Generic[V]):
         return len(self._writes)
 
     def writes(self) -> Iterator[tuple[str, Any, Any, str]]:
-        """(key, store form or None to delete, event, owner) for every key the batch changed, in first-write
+        """(key, JSON data or None to delete, event, owner) for every key the batch changed, in first-write
         order; keys created and deleted within the batch are left out."""
         for key, write in self._writes.items():
             if write.value is None and not write.existed:
@@ -113,10 +121,11 @@ class WriteBack(Generic[V]):
             return value.stored
         return self._encode(value)
 
-    def write(self, key: str, stored: Any) -> None:
-        """Write one key to the store (the caller has made an event of its partition current)."""
-        if stored is not None:
-            self._store[key] = stored
+    def write(self, key: str, data: Any) -> None:
+        """Write one key's JSON data to the store, None to delete it (the caller has made an event of its
+        partition current)."""
+        if data is not None:
+            self._store[key] = _encoder.encode(data)
         elif key in self._store:
             del self._store[key]
 

@@ -33,8 +33,8 @@ class Changelog(dict[str, Any]):
         super().__init__(initial or {})
         self.writes: list[tuple[str, Any]] = []
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.writes.append((key, json.loads(json.dumps(value))))
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.writes.append((key, json.loads(value)))
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
@@ -48,7 +48,7 @@ class Changelog(dict[str, Any]):
             if value is None:
                 rows.pop(key, None)
             else:
-                rows[key] = value
+                rows[key] = json.dumps(value).encode()
         return Changelog(rows)
 
 
@@ -84,7 +84,7 @@ class Run:
 
     def rows(self) -> dict[str, Any]:
         """The table without the heads' journals, which depend on where batches ended."""
-        return {key: _without_journal(value) for key, value in self.table.items()}
+        return {key: _without_journal(json.loads(value)) for key, value in self.table.items()}
 
 
 def _without_journal(value: Any) -> Any:
