@@ -14,7 +14,7 @@ another state.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 _SUM_UNITS_PER_ONE = 10**9
@@ -44,10 +44,13 @@ class Distribution:
 @dataclass(frozen=True, slots=True)
 class QuantileSketch:
     relative_accuracy: float = 0.01
+    _log_gamma: float = field(init=False, repr=False, compare=False)
+    """log γ, once: math.log(v, γ) is log(v) / log(γ), and taking log γ per sample cost a tenth of stage 2."""
 
     def __post_init__(self) -> None:
         if not 0 < self.relative_accuracy < 1:
             raise ValueError(f"relative accuracy must lie in (0, 1), got {self.relative_accuracy}")
+        object.__setattr__(self, "_log_gamma", math.log(self._gamma))
 
     @property
     def _gamma(self) -> float:
@@ -63,7 +66,7 @@ class QuantileSketch:
             raise ValueError(f"a sample must be a finite non-negative number, got {value}")
         buckets = dict(state["buckets"])
         if value > 0:
-            index = str(math.ceil(math.log(value, self._gamma)))
+            index = str(math.ceil(math.log(value) / self._log_gamma))
             buckets[index] = buckets.get(index, 0) + 1
         return {
             "count": state["count"] + 1,
