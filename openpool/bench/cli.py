@@ -43,6 +43,16 @@ _DEFAULT = BenchOptions()
 )
 @click.option("--jobs-per-second", type=click.FloatRange(min=1), default=_DEFAULT.jobs_per_second, show_default=True)
 @click.option(
+    "--stream-minutes",
+    type=click.FloatRange(min=0.1),
+    default=_DEFAULT.stream_minutes,
+    show_default=True,
+    help="Of generated pool for the stream app's backlog (at --stream-jobs-per-second).",
+)
+@click.option(
+    "--stream-jobs-per-second", type=click.FloatRange(min=1), default=_DEFAULT.stream_jobs_per_second, show_default=True
+)
+@click.option(
     "--stream-window",
     type=click.FloatRange(min=5),
     default=_DEFAULT.stream_window_seconds,
@@ -57,6 +67,8 @@ def bench_command(
     markdown: Path,
     minutes: float,
     jobs_per_second: float,
+    stream_minutes: float,
+    stream_jobs_per_second: float,
     stream_window: float,
     recovery_records: int,
     payouts: int,
@@ -66,6 +78,8 @@ def bench_command(
     options = BenchOptions(
         minutes=minutes,
         jobs_per_second=jobs_per_second,
+        stream_minutes=stream_minutes,
+        stream_jobs_per_second=stream_jobs_per_second,
         stream_window_seconds=stream_window,
         recovery_records=recovery_records,
         payouts=payouts,

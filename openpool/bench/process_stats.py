@@ -1,5 +1,5 @@
 """What a running process reports about itself: CPU time and resident memory (from /proc) and, for a worker,
-its per-record processing time and its time lag (the `openpool_process_duration_seconds` histogram and the
+its batch sizes and its time lag (the `openpool_batch_records` histogram and the
 `openpool_consumer_lag_seconds` gauge on its metrics endpoint)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-PROCESS_DURATION = "openpool_process_duration_seconds"
+BATCH_RECORDS = "openpool_batch_records"
 CONSUMER_LAG_SECONDS = "openpool_consumer_lag_seconds"
 
 
@@ -36,12 +36,12 @@ def resident_mib(pid: int) -> tuple[float, float] | None:
     return kib["VmRSS"] / 1024, kib["VmHWM"] / 1024
 
 
-def seconds_per_record(metrics_text: str) -> dict[str, float]:
-    """Mean wall time an agent spent per record, by stage, from the histogram's sum and count."""
+def records_per_batch(metrics_text: str) -> dict[str, float]:
+    """Mean records per batch an agent took, by stage, from the batch-size histogram's sum and count."""
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
     for family in text_string_to_metric_families(metrics_text):
-        if family.name != PROCESS_DURATION:
+        if family.name != BATCH_RECORDS:
             continue
         for sample in family.samples:
             stage = sample.labels.get("stage", "?")

@@ -107,6 +107,7 @@ async def profile_this_process(run: Callable[[], Awaitable[T]], out: Path, stage
                 summary = await sampler.stop(stage)
             return result, summary
         await sampler.abandon()
+    out.parent.mkdir(parents=True, exist_ok=True)  # py-spy's branch makes it in Sampler.attach; this one must too
     profiler = cProfile.Profile()
     began = time.monotonic()
     profiler.enable()

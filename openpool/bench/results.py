@@ -14,18 +14,25 @@ def finite(value: float | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """`ratio` (or, for `absolute`, `value`) must be at least `at_least`, or below `below`."""
+    """`ratio` (or, for `absolute`, `value`) must be at least `at_least`, or below `below`; `value` must also
+    be at least `value_at_least` and at most `value_at_most` where given."""
 
     text: str
     at_least: float | None = None
     below: float | None = None
     absolute: bool = False
+    value_at_least: float | None = None
+    value_at_most: float | None = None
 
     def met(self, value: float, ratio: float | None) -> bool | None:
         """None when there is nothing to meet (a figure only reported) or nothing to compare."""
+        if self.value_at_least is not None and value < self.value_at_least:
+            return False
+        if self.value_at_most is not None and value > self.value_at_most:
+            return False
         measured = value if self.absolute else ratio
         if measured is None or (self.at_least is None and self.below is None):
-            return None
+            return None if self.value_at_least is None and self.value_at_most is None else True
         if self.at_least is not None and measured < self.at_least:
             return False
         return not (self.below is not None and measured >= self.below)

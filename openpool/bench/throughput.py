@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from bridge.service import BridgeOptions, run_bridge
-from openpool.bench.process_stats import cpu_seconds, scrape, seconds_per_record
+from openpool.bench.process_stats import cpu_seconds, records_per_batch, scrape
 from openpool.consumer_progress import ConsumerProgress
 from openpool.pipeline_process import LogLine, PipelineProcess
 from openpool.sandbox import Sandbox
@@ -49,8 +49,8 @@ class StreamRate:
     ready: LogLine
     cpu_cores: float | None
     """CPU seconds the worker used per wall second of the window (1.0 = one core busy)."""
-    seconds_per_record: dict[str, float]
-    """Mean wall time an agent spent on one record, by stage, awaits included (the worker's own histogram)."""
+    records_per_batch: dict[str, float]
+    """Mean records per batch an agent took, by stage (the worker's own histogram)."""
 
 
 async def bridge_rate(settings: Settings) -> Rate:
@@ -161,5 +161,5 @@ async def stream_rate(sandbox: Sandbox, process: PipelineProcess, ready: LogLine
         drained=drained,
         ready=ready,
         cpu_cores=cpu,
-        seconds_per_record=seconds_per_record(metrics) if metrics is not None else {},
+        records_per_batch=records_per_batch(metrics) if metrics is not None else {},
     )
