@@ -42,22 +42,16 @@ class Settings(BaseSettings):
 
     # --- S3 (names and defaults of the predecessor) ---
     s3_bucket: str = Field("raw-events", validation_alias=_env("S3_BUCKET"), min_length=3)
-    s3_metrics_bucket: str = Field(
-        "open-pool-metrics", validation_alias=_env("S3_METRICS_BUCKET"), min_length=3
-    )
+    s3_metrics_bucket: str = Field("open-pool-metrics", validation_alias=_env("S3_METRICS_BUCKET"), min_length=3)
     s3_endpoint: str = Field("https://obj-store-console.xode.app/", validation_alias=_env("S3_ENDPOINT"))
     s3_archive_bucket: str | None = Field(None, validation_alias=_env("S3_ARCHIVE_BUCKET"))
     s3_archive_prefix: str = Field("archive/", validation_alias=_env("S3_ARCHIVE_PREFIX"))
     s3_delete_after_archive: bool = Field(False, validation_alias=_env("OPENPOOL_S3_DELETE_AFTER_ARCHIVE"))
     aws_access_key_id: SecretStr = Field(SecretStr("openpool"), validation_alias=_env("AWS_ACCESS_KEY_ID"))
-    aws_secret_access_key: SecretStr = Field(
-        SecretStr("openpool"), validation_alias=_env("AWS_SECRET_ACCESS_KEY")
-    )
+    aws_secret_access_key: SecretStr = Field(SecretStr("openpool"), validation_alias=_env("AWS_SECRET_ACCESS_KEY"))
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION"))
     max_files_per_batch: PositiveInt = Field(250, validation_alias=_env("MAX_FILES_PER_BATCH"))
-    s3_sensor_interval_seconds: float = Field(
-        300.0, gt=0, validation_alias=_env("S3_SENSOR_INTERVAL_SECONDS")
-    )
+    s3_sensor_interval_seconds: float = Field(300.0, gt=0, validation_alias=_env("S3_SENSOR_INTERVAL_SECONDS"))
 
     # --- Ethereum / payments (names and defaults of the predecessor) ---
     eth_rpc_endpoint: str = Field("https://arb1.arbitrum.io/rpc", validation_alias=_env("ETH_RPC_ENDPOINT"))
@@ -67,16 +61,12 @@ class Settings(BaseSettings):
     max_gas_price_wei: PositiveInt = Field(5_000_000_000_000, validation_alias=_env("MAX_GAS_PRICE_WEI"))
     gas_limit: PositiveInt = Field(1_000_000, validation_alias=_env("GAS_LIMIT"))
     chain_id: PositiveInt = Field(42161, validation_alias=_env("CHAIN_ID"))
-    pool_commission_rate: Decimal = Field(
-        Decimal("0.25"), ge=0, le=1, validation_alias=_env("POOL_COMMISSION_RATE")
-    )
+    pool_commission_rate: Decimal = Field(Decimal("0.25"), ge=0, le=1, validation_alias=_env("POOL_COMMISSION_RATE"))
     payment_sensor_interval_seconds: float = Field(
         14400.0, gt=0, validation_alias=_env("PAYMENT_SENSOR_INTERVAL_SECONDS")
     )
     payout_max_wei: PositiveInt = Field(10**18, validation_alias=_env("OPENPOOL_PAYOUT_MAX_WEI"))
-    payout_daily_budget_wei: int | None = Field(
-        None, gt=0, validation_alias=_env("OPENPOOL_PAYOUT_DAILY_BUDGET_WEI")
-    )
+    payout_daily_budget_wei: int | None = Field(None, gt=0, validation_alias=_env("OPENPOOL_PAYOUT_DAILY_BUDGET_WEI"))
     payouts_enabled: bool = Field(False, validation_alias=_env("OPENPOOL_PAYOUTS_ENABLED"))
     payouts_kill_switch: bool = Field(False, validation_alias=_env("OPENPOOL_PAYOUTS_KILL_SWITCH"))
     payout_priority_fee_wei: int = Field(0, ge=0, validation_alias=_env("OPENPOOL_PAYOUT_PRIORITY_FEE_WEI"))
@@ -95,9 +85,7 @@ class Settings(BaseSettings):
 
     # --- Kafka and the stream app ---
     kafka_bootstrap_servers: str = Field("127.0.0.1:19092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS"))
-    app_id: str = Field(
-        "openpool", pattern=r"^[A-Za-z0-9._-]{1,100}$", validation_alias=_env("OPENPOOL_APP_ID")
-    )
+    app_id: str = Field("openpool", pattern=r"^[A-Za-z0-9._-]{1,100}$", validation_alias=_env("OPENPOOL_APP_ID"))
     data_dir: Path = Field(Path(".openpool/data"), validation_alias=_env("OPENPOOL_DATA_DIR"))
     events_partitions: PositiveInt = Field(8, validation_alias=_env("OPENPOOL_EVENTS_PARTITIONS"))
     worker_partitions: PositiveInt = Field(8, validation_alias=_env("OPENPOOL_WORKER_PARTITIONS"))

@@ -22,7 +22,7 @@ from openpool.dead_letters import DeadLetter, DeadLetterWriter
 from openpool.domain import connections as connections_core
 from openpool.domain import correlation as correlation_core
 from openpool.domain.delivery import FileLedger, Origin, Verdict, admit, should_apply
-from openpool.domain.event_files import Rejection, loads_bounded, parse_event_object
+from openpool.domain.event_files import Rejection, decode_event_record
 from openpool.domain.events import Event, EventType, NodeType
 from openpool.domain.jobs import AttributedJob, transcode_job
 from openpool.metrics import STREAM_DUPLICATES, STREAM_EVENTS, STREAM_UNMATCHED_RECEIVED
@@ -85,7 +85,7 @@ class PartitionEvents:
     def apply(self, event: Any) -> list[DeadLetter]:
         message = event.message
         source = SourcePosition.from_headers(message.headers)
-        parsed = _decode(message.value)
+        parsed = decode_event_record(message.value)
         if isinstance(parsed, Rejection):
             return [
                 DeadLetter(
@@ -225,13 +225,3 @@ def _unattributed(outcome: correlation_core.UnattributedFees, source: SourcePosi
         json.dumps(detail).encode(),
         datetime.now(UTC),
     )
-
-
-def _decode(value: bytes | None) -> Event | Rejection:
-    if value is None:
-        return Rejection("missing_value", "record without a value", None, b"")
-    try:
-        obj = loads_bounded(value)
-    except (ValueError, RecursionError) as error:
-        return Rejection("invalid_json", str(error)[:200], None, value)
-    return parse_event_object(obj)

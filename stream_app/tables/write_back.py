@@ -6,8 +6,9 @@ Streams' record cache and Quix Streams' transaction cache do. Rule 2 of docs/des
 value carries its own guard, so a flushed value is its key's state after a prefix of its partition, whichever
 of a batch's writes a crash loses.
 
-Values are stored as JSON bytes (msgspec: exact for integers past 2^64), the same JSON Faust's own codec
-wrote, so existing changelogs still decode. The store is only read on a cache miss and written at a checkpoint.
+Values are stored as JSON bytes (`openpool.domain.fast_json`: exact for integers past 2^64, nesting bounded),
+the same JSON Faust's own codec wrote, so existing changelogs still decode. The store is only read on a cache
+miss and written at a checkpoint.
 
 Clean values (equal to the store's) are kept across batches while the assignment lasts; a rebalance drops
 them (`forget_clean`), since another worker may change a key while it is not ours. A batch's own writes are
@@ -20,12 +21,10 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import msgspec
+from openpool.domain import fast_json
 
 V = TypeVar("V")
 
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder()
 CLEAN_LIMIT = 200_000
 """Clean values kept at most per table: past it they are dropped at a checkpoint and read again when needed."""
 
@@ -81,7 +80,7 @@ class WriteBack(Generic[V]):
         stored = self._store.get(key)
         if stored is None:
             return None
-        value = decoder(_decoder.decode(stored))
+        value = decoder(fast_json.loads(stored))
         if not self._stale:
             self._clean[key] = value
         return value
@@ -125,7 +124,7 @@ class WriteBack(Generic[V]):
         """Write one key's JSON data to the store, None to delete it (the caller has made an event of its
         partition current)."""
         if data is not None:
-            self._store[key] = _encoder.encode(data)
+            self._store[key] = fast_json.dumps(data)
         elif key in self._store:
             del self._store[key]
 
