@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 IDLE_CHECKS = 3
 TABLE_KEYS_INTERVAL_SECONDS = 60.0
+LAG_REFRESH_SECONDS = 1.0
+"""A batch of thousands of records takes well under a second: a slower refresh misses whole backlogs."""
 
 
 class _FaustProducer:
@@ -77,7 +79,7 @@ def build(settings: Settings) -> tuple[StreamApp, dict[str, ReadModel]]:
         for model in read_models.values():
             await model.start()
 
-    @app.timer(5.0)
+    @app.timer(LAG_REFRESH_SECONDS)
     async def publish_lag() -> None:
         consumer = app.consumer
         stream_app.lag.publish(consumer.assignment(), consumer.highwater)

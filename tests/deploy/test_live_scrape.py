@@ -56,7 +56,7 @@ async def test_prometheus_sees_lag_move_and_every_metric_the_dashboard_and_alert
         **pipeline_env(name_prefix, kafka_bootstrap, s3_endpoint, **chain),
         "S3_ARCHIVE_BUCKET": f"{name_prefix}-no-such-archive",
     }
-    files = pool_files(seed=17, minutes=8, transcode_jobs=100, ai_jobs=50)
+    files = pool_files(seed=17, minutes=8, transcode_jobs=500, ai_jobs=250)  # 12,000 events
     failing = sorted(files)[3]
     await upload(env, {**files, "us-central/transcode/not-an-emitter-file.json": b"[]"})
     ports = {job: free_port() for job in JOBS}
@@ -73,15 +73,17 @@ async def test_prometheus_sees_lag_move_and_every_metric_the_dashboard_and_alert
                 [RULES],
             )
         )
-        for job in ("worker", "payer"):
-            running.enter_context(_process(processes, job, ports[job], tmp_path))
+        running.enter_context(_process(processes, "payer", ports["payer"], tmp_path))
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http, proxy.serving() as s3:
             await prometheus.wait_ready(http, within=30)
-            await _ready(http, ports["worker"], within=WITHIN_SECONDS)
-            await _ready(http, int(env["OPENPOOL_WEB_PORT"]), within=10)  # the read API's, on Faust's web server
-            # The backlog arrives at once, so the worker lags behind it for a while.
+            # The whole backlog is in Kafka before the worker starts, so the worker lags behind it for a while
+            # however fast it is, and its lag gauges must go from thousands of records to 0.
             running.enter_context(_process(processes, "bridge", ports["bridge"], tmp_path, S3_ENDPOINT=s3))
             await _ready(http, ports["bridge"], within=WITHIN_SECONDS)
+            await _published(http, ports["bridge"], len(files) - 1, within=WITHIN_SECONDS)  # all but the failing one
+            running.enter_context(_process(processes, "worker", ports["worker"], tmp_path))
+            await _ready(http, ports["worker"], within=WITHIN_SECONDS)
+            await _ready(http, int(env["OPENPOOL_WEB_PORT"]), within=10)  # the read API's, on Faust's web server
             await _ready(http, ports["payer"], within=WITHIN_SECONDS)
             missing = await _until_seen(http, prometheus)
             for job, port in ports.items():
@@ -111,6 +113,21 @@ async def _ready(http: aiohttp.ClientSession, port: int, within: float) -> None:
             pass
         await asyncio.sleep(0.5)
     raise AssertionError(f"port {port} not ready within {within:.0f} s: {answer}")
+
+
+async def _published(http: aiohttp.ClientSession, port: int, files: int, within: float) -> None:
+    """Wait until the bridge on `port` has published `files` files (its own counter)."""
+    deadline = time.monotonic() + within
+    published = 0.0
+    while time.monotonic() < deadline:
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            for line in (await response.text()).splitlines():
+                if line.startswith("openpool_bridge_files_published_total "):
+                    published = float(line.split()[1])
+        if published >= files:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the bridge published {published:.0f} of {files} files within {within:.0f} s")
 
 
 async def _until_seen(http: aiohttp.ClientSession, prometheus: PrometheusServer) -> list[str]:
