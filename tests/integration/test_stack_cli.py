@@ -55,6 +55,7 @@ def _running(pid: int) -> bool:
     return stat[stat.rfind(")") + 2] not in "ZX"  # a zombie has exited; only its exit status is left
 
 
+@pytest.mark.slow
 def test_up_twice_starts_once_and_down_leaves_no_process(stack_dir: Path, tmp_path: Path) -> None:
     env_file = tmp_path / "stack.env"
 

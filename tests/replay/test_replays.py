@@ -159,6 +159,7 @@ async def test_the_archive_holds_each_file_under_the_version_the_bridge_publishe
     assert {(key, version) for key, version in archived.items()} == set(published)
 
 
+@pytest.mark.slow
 async def test_replaying_the_whole_archive_twice_leaves_every_read_model_unchanged(live: LivePool) -> None:
     before = await _published_versions(live, live.app_id)
     for _ in range(2):
@@ -171,6 +172,7 @@ async def test_replaying_the_whole_archive_twice_leaves_every_read_model_unchang
     await _assert_unchanged(live)
 
 
+@pytest.mark.slow
 async def test_rewinding_the_group_to_the_earliest_offsets_is_refused_while_a_worker_runs_and_then_changes_nothing(
     live: LivePool,
 ) -> None:
@@ -230,6 +232,7 @@ async def test_an_app_rebuilt_from_the_archive_under_a_new_app_id_diffs_identica
     assert set(green_versions) == set(await _published_versions(live, live.app_id))
 
 
+@pytest.mark.slow
 async def test_a_rebuild_missing_the_last_minutes_files_diffs_different_and_names_the_workers(live: LivePool) -> None:
     short = live.rebuild("short")
     short_app = short.env["OPENPOOL_APP_ID"]

@@ -115,6 +115,7 @@ async def _wait_for_earnings(env: dict[str, str], expected: dict[tuple[str, str]
         await asyncio.sleep(1)
 
 
+@pytest.mark.slow
 async def test_a_killed_worker_and_wiped_state_still_give_the_pure_cores_earnings(
     kafka_bootstrap: str, s3_endpoint: str, name_prefix: str
 ) -> None:
