@@ -48,14 +48,19 @@ class ProcessedOnlyConsumer(aiokafka_driver.Consumer):
         self._held: dict[Any, tuple[int, int]] = {}
 
     def refuse_ack(self, message: Any) -> None:
-        """`message` was not processed: it must not count towards the committed offset."""
+        """`message` was not processed: it must not count towards the committed offset, and it is no longer in
+        flight. Agents take records without Faust's acks (`noack_take`), so nothing else would release it, and a
+        rebalance's `wait_empty` would wait for it for ever while the rewind that redelivers it waits for the
+        rebalance (a fault-injection run stalled 35 records short that way)."""
         self._refused.add(message)
+        message.acked = True
+        self._unacked_messages.discard(message)
 
     def ack(self, message: Any) -> bool:
-        if message in self._refused or (not message.tracked and self.app.topics.acks_enabled_for(message.topic)):
-            # Done as far as Faust's waiting for in-flight records goes, but not committable.
-            message.acked = True
-            self._unacked_messages.discard(message)
+        if message in self._refused:
+            return False
+        if not message.tracked and self.app.topics.acks_enabled_for(message.topic):
+            self.refuse_ack(message)
             return False
         return super().ack(message)
 

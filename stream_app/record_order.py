@@ -49,8 +49,7 @@ class RecordOrder:
             order = await self._admit(partition, message, consumer, stage, dead_letters)
             if order is Order.NEXT:
                 return True
-            if order is Order.REPEAT:  # processed (and acked) by this reader already; another may need it
-                return False
+            # Order.REPEAT: processed and acked by this reader already, this copy counts for nothing.
         except Exception as error:  # an exception would crash the agent, and Faust would ack the record
             log.warning(
                 "record order could not be checked; the record will be delivered again",

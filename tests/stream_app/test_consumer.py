@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from faust.types import TP
+from faust.types.tuples import Message
 
 from openpool.settings import load_settings
 from stream_app.app import create_app
@@ -67,3 +69,20 @@ def test_pass_expired_lets_a_commit_pass_exactly_the_dead_lettered_range(tmp_pat
     consumer, tp = _consumer_acking(tmp_path, 1, [3, 4])
     consumer.pass_expired(tp, 1, 2)  # records 1 and 2 were deleted before any reader got them
     assert consumer._new_offset(tp) == 5
+
+
+async def test_a_refused_record_is_no_longer_in_flight_so_a_rebalance_does_not_wait_for_it(tmp_path: Path) -> None:
+    # Agents take records without Faust's acks: a record skipped by the order check (or of an abandoned batch)
+    # stayed in flight for ever, and a rebalance's wait_empty waited for it while the rewind that redelivers
+    # it waited for the rebalance. A fault-injection run stalled 35 records short that way.
+    consumer, tp = _consumer_acking(tmp_path, 10, [])
+    skipped = Message(tp.topic, tp.partition, 12, 0.0, 0, [], None, b"{}", None, generation_id=1)
+    skipped.tracked = True
+    consumer.track_message(skipped)
+    assert skipped in consumer._unacked_messages
+
+    consumer.refuse_ack(skipped)
+
+    assert skipped not in consumer._unacked_messages
+    await asyncio.wait_for(consumer.wait_empty(), timeout=5)
+    assert consumer.ack(skipped) is False and list(consumer._acked[tp]) == []
