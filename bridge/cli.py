@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from datetime import timedelta
+from wsgiref.simple_server import WSGIServer
 
 import click
 
@@ -50,8 +51,10 @@ def bridge(once: bool, lookback_seconds: float, sweep_interval_seconds: float, m
         lookback=timedelta(seconds=lookback_seconds), sweep_interval=timedelta(seconds=sweep_interval_seconds)
     )
     port = settings.metrics_port if metrics_port is None else metrics_port
+    setting = "OPENPOOL_METRICS_PORT" if metrics_port is None else "--metrics-port"
+    health = health_endpoint.claim(0 if once else port, setting=setting)  # a taken port stops it here
     try:
-        status = asyncio.run(_run(settings, options, once, 0 if once else port))
+        status = asyncio.run(_run(settings, options, once, health))
     except ArchiveConfigurationError as error:
         click.echo(f"openpool bridge: {error}", err=True)
         sys.exit(2)
@@ -61,11 +64,11 @@ def bridge(once: bool, lookback_seconds: float, sweep_interval_seconds: float, m
     sys.exit(status)
 
 
-async def _run(settings: Settings, options: BridgeOptions, once: bool, port: int) -> int:
+async def _run(settings: Settings, options: BridgeOptions, once: bool, health: WSGIServer | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     readiness = BridgeReadiness()
-    async with health_endpoint.serving(port, readiness.conditions):
+    async with health_endpoint.serving(health, readiness.conditions):
         return await run_bridge(settings, options, once=once, stop=stop, readiness=readiness)

@@ -13,8 +13,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except SettingsError as error:
-            click.echo(f"openpool: {error}", err=True)
+        except SettingsError as error:  # a taken port (openpool.ports.PortTaken) included
+            command = " ".join(filter(None, ("openpool", ctx.invoked_subcommand)))
+            click.echo(f"{command}: {error}", err=True)
             sys.exit(2)
 
 

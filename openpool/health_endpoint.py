@@ -7,13 +7,15 @@ so an outage of one of them does not make Kubernetes restart every pod. `/readyz
 condition of the process holds (the bridge: Kafka reached and the bucket listed; the payer: WAL read and the
 node answered), 503 before, with the conditions in the body. Anything else is 404; only GET and HEAD are
 served (405 otherwise).
+
+Its socket is bound when the process starts, before it connects anywhere (`claim`): a taken port stops the
+process there, with one line naming the variable and the port (exit 2), rather than leave it unwatched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -21,13 +23,12 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 
 from openpool.metrics import BUILD_INFO
-
-log = logging.getLogger(__name__)
+from openpool.ports import PortTaken
 
 Readiness = Callable[[], Mapping[str, bool]]
 """The process's readiness conditions by name, each True once it holds; called from the endpoint's threads."""
@@ -116,31 +117,44 @@ class _QuietHandler(WSGIRequestHandler):
         """Probes and scrapes every few seconds would drown the process's own log."""
 
 
-def start_endpoint(port: int, endpoint: HealthEndpoint, *, host: str = "0.0.0.0") -> WSGIServer:
-    """Serve `endpoint` on a daemon thread (port 0: any free port; `server_port` tells which)."""
+def claim(port: int, *, setting: str = "OPENPOOL_METRICS_PORT", host: str = "0.0.0.0") -> WSGIServer | None:
+    """The endpoint's listening socket, bound now and served later (`serve`, `serving`); None for port 0, which
+    turns the endpoint off (OPENPOOL_METRICS_PORT=0).
+
+    Called before the process connects anywhere: a port that cannot be bound raises `PortTaken`, naming
+    `setting`, and stops the process at start rather than leave it running without its metrics and probes.
+    """
+    if port == 0:
+        return None
+    try:
+        return _Server((host, port), _QuietHandler)
+    except OSError as error:
+        raise PortTaken(setting, port, error) from None
+
+
+def serve(server: WSGIServer, endpoint: HealthEndpoint) -> WSGIServer:
+    """Answer on `server`'s socket from a daemon thread."""
     BUILD_INFO.labels(version=version("openpool-stream")).set(1)
-    server = make_server(host, port, endpoint, server_class=_Server, handler_class=_QuietHandler)
+    server.set_app(endpoint)
     threading.Thread(target=server.serve_forever, name="health-endpoint", daemon=True).start()
     return server
 
 
+def start_endpoint(port: int, endpoint: HealthEndpoint, *, host: str = "0.0.0.0") -> WSGIServer:
+    """Serve `endpoint` on a daemon thread (port 0: any free port; `server_port` tells which)."""
+    return serve(_Server((host, port), _QuietHandler), endpoint)
+
+
 @asynccontextmanager
-async def serving(port: int, readiness: Readiness) -> AsyncIterator[None]:
-    """The endpoint on `port` while the block runs, its heartbeat beaten by the running loop. Port 0 serves
-    nothing (OPENPOOL_METRICS_PORT=0 turns it off); a port that cannot be bound is logged, and the process
-    goes on without it rather than stop publishing or paying for its dashboard."""
-    if port == 0:
+async def serving(server: WSGIServer | None, readiness: Readiness) -> AsyncIterator[None]:
+    """The endpoint on `server` (from `claim`; None serves nothing) while the block runs, its heartbeat beaten
+    by the running loop; the socket is closed when the block ends."""
+    if server is None:
         yield
         return
     heartbeat = LoopHeartbeat()
     beating = asyncio.create_task(heartbeat.run())
-    try:
-        server = start_endpoint(port, HealthEndpoint(heartbeat, readiness))
-    except OSError as error:
-        log.error("metrics and health endpoint not started", extra={"port": port, "error": str(error)})
-        beating.cancel()
-        yield
-        return
+    serve(server, HealthEndpoint(heartbeat, readiness))
     try:
         yield
     finally:

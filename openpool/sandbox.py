@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from openpool.ports import PortTaken, check_free
 from openpool.s3_client import s3_client
 from openpool.settings import Settings, load_settings
 
@@ -32,12 +33,11 @@ def free_port() -> int:
 
 
 def port_or_free(preferred: int) -> int:
-    """`preferred` if nothing listens on it, else any free port."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("0.0.0.0", preferred))
-        except OSError:
-            return free_port()
+    """`preferred` if the processes could listen on it, else any free port."""
+    try:
+        check_free("port", preferred, host="0.0.0.0")
+    except PortTaken:
+        return free_port()
     return preferred
 
 

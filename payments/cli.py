@@ -4,7 +4,8 @@ Commands that write the WAL (run, reconcile, resolve, import-history) take it ov
 other payer of the same app id, the stream app's included; plan and status only read.
 
 Exit codes: 0 done; 1 a round stopped before finishing, or a decision or import was refused;
-2 bad settings or usage; 3 fenced by another payer; 4 the WAL, the chain or the key was unusable.
+2 bad settings or usage, a taken OPENPOOL_METRICS_PORT included; 3 fenced by another payer; 4 the WAL, the
+chain or the key was unusable.
 """
 
 from __future__ import annotations
@@ -138,9 +139,11 @@ def run_command(once: bool) -> None:
         echo_round(report)
         sys.exit(0 if report.outcome in ("completed", "kill_switch") else EXIT_STOPPED)
 
+    health = health_endpoint.claim(settings.metrics_port)  # a taken port stops it here, before the first round
+
     async def forever() -> None:
         readiness = PayerReadiness()
-        async with health_endpoint.serving(settings.metrics_port, readiness.conditions):
+        async with health_endpoint.serving(health, readiness.conditions):
             while True:
                 try:
                     report = await payout_round(settings, await current_earnings(settings))

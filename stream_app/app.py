@@ -30,6 +30,9 @@ class StreamApp:
     order: RecordOrder
 
 
+WEB_BIND = "0.0.0.0"
+"""The address of the read API (Faust's web server) on OPENPOOL_WEB_PORT."""
+
 MIB = 1024 * 1024
 # Faust's RocksDB defaults hold per database — one per table and partition, active and standby: three 64 MiB
 # write buffers and a 2 GiB block cache. A worker with 5 tables over 8 partitions could grow to gigabytes,
@@ -68,7 +71,7 @@ def create_app(settings: Settings) -> StreamApp:
         value_serializer="raw",
         web_enabled=True,
         web_port=settings.web_port,
-        web_bind="0.0.0.0",
+        web_bind=WEB_BIND,
         # The built-in endpoints would serve table contents and cluster topology to anyone.
         web_tables_enabled=False,
         web_router_enabled=False,

@@ -14,6 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
+from wsgiref.simple_server import WSGIServer
 
 import faust
 import uvloop
@@ -21,15 +22,17 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
+from openpool import health_endpoint
 from openpool.dead_letters import DeadLetterWriter
-from openpool.health_endpoint import HEARTBEAT_INTERVAL_SECONDS, HealthEndpoint, LoopHeartbeat, start_endpoint
+from openpool.health_endpoint import HEARTBEAT_INTERVAL_SECONDS, HealthEndpoint, LoopHeartbeat
 from openpool.logs import json_logging_config
 from openpool.metrics import REBALANCES, TABLE_KEYS, TABLE_RECOVERY_IN_PROGRESS
+from openpool.ports import check_free
 from openpool.settings import Settings
 from openpool.topics import ensure_topics, owned_topics, partitions_of
 from payments.payout_round import scheduled_round
 from stream_app.agents import exports, partition_events, worker_ledger
-from stream_app.app import StreamApp, create_app
+from stream_app.app import WEB_BIND, StreamApp, create_app
 from stream_app.consumer import ProcessedOnlyConsumer
 from stream_app.local_state import discard_unless_clean, mark_clean
 from stream_app.offset_order import REWIND_RETRY_SECONDS
@@ -178,7 +181,11 @@ def run(
 
     `before_idle` (the in-process bridge, for `openpool run`) must return True once every S3 file is published;
     `bridge` is the continuously running in-process bridge of `openpool run` without `--until-idle`.
+    A port it would listen on that is taken raises `PortTaken` before anything connects to Kafka.
     """
+    health = health_endpoint.claim(settings.metrics_port)
+    # Faust binds its web server once the worker is up, and takes no socket from us: check the port is free.
+    check_free("OPENPOOL_WEB_PORT", settings.web_port, host=WEB_BIND)
     asyncio.run(ensure_topics(settings, owned_topics(settings)))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # uvloop: asyncio's own loop and selectors took about half the worker's CPU.
@@ -210,8 +217,8 @@ def run(
             log.info("idle: every record processed and exports written; stopping")
             os.kill(os.getpid(), signal.SIGTERM)
 
-    if settings.metrics_port:
-        _serve_health(app, settings.metrics_port)
+    if health is not None:
+        _serve_health(app, health)
     tabledir = Path(app.conf.tabledir)
     discard_unless_clean(tabledir)
     worker = faust.Worker(app, loglevel="INFO", quiet=True, logging_config=json_logging_config())
@@ -223,9 +230,9 @@ def run(
         raise
 
 
-def _serve_health(app: faust.App, port: int) -> None:
-    """/metrics, /healthz and /readyz on the metrics port, answered from a thread: the loop beats the heartbeat
-    and copies its readiness (partitions assigned, tables recovered) there every second."""
+def _serve_health(app: faust.App, server: WSGIServer) -> None:
+    """/metrics, /healthz and /readyz on the metrics port's socket, answered from a thread: the loop beats the
+    heartbeat and copies its readiness (partitions assigned, tables recovered) there every second."""
     heartbeat = LoopHeartbeat()
     readiness = {"partitions_assigned": False, "tables_recovered": False}
 
@@ -234,7 +241,4 @@ def _serve_health(app: faust.App, port: int) -> None:
         heartbeat.beat()
         readiness.update(readiness_conditions(app))
 
-    try:
-        start_endpoint(port, HealthEndpoint(heartbeat, lambda: dict(readiness)))
-    except OSError as error:  # processing matters more than its dashboard; the clash is logged
-        log.error("metrics endpoint not started", extra={"port": port, "error": str(error)})
+    health_endpoint.serve(server, HealthEndpoint(heartbeat, lambda: dict(readiness)))

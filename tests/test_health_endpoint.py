@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
-from openpool.health_endpoint import HealthEndpoint, LoopHeartbeat, Readiness, serving, start_endpoint
+from openpool.health_endpoint import HealthEndpoint, LoopHeartbeat, Readiness, claim, serving, start_endpoint
+from openpool.ports import PortTaken
 from openpool.sandbox import free_port
 
 
@@ -152,7 +154,7 @@ async def test_a_blocked_event_loop_turns_healthz_503_while_the_endpoint_still_a
 
 async def test_serving_beats_from_the_running_loop_and_stops_with_the_block() -> None:
     port = free_port()
-    async with serving(port, _ready(listed=True)):
+    async with serving(claim(port), _ready(listed=True)):
         await asyncio.sleep(0.05)
         assert await asyncio.to_thread(_json, port, "/healthz") == (
             200,
@@ -163,3 +165,26 @@ async def test_serving_beats_from_the_running_loop_and_stops_with_the_block() ->
         assert status == 200 and b'openpool_build_info{version="' in body
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_port_0_claims_nothing_it_turns_the_endpoint_off() -> None:
+    assert claim(0) is None
+
+
+def test_a_taken_port_is_refused_when_claimed_naming_the_setting() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        with pytest.raises(PortTaken, match=f"^OPENPOOL_METRICS_PORT={port} is taken"):
+            claim(port)
+        with pytest.raises(PortTaken, match=f"^--metrics-port={port} is taken"):
+            claim(port, setting="--metrics-port")
+
+
+def test_a_claimed_port_is_held_before_it_is_served() -> None:
+    server = claim(free_port())
+    assert server is not None
+    try:
+        with pytest.raises(OSError):
+            socket.create_server(("0.0.0.0", server.server_port))
+    finally:
+        server.server_close()
