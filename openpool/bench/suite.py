@@ -110,8 +110,9 @@ async def run_suite(options: BenchOptions, echo: Echo) -> BenchRun:
         profiles.insert(0, replace(stream_profile, facts=figures.stream_facts(stream)))
 
     echo(f"[3/5] recovery: {options.recovery_records:,} changelog records into an empty data dir")
+    # The stream step's worker is the one that wrote changelogs; the bridge step's sandbox has none.
     recovery = await measure_recovery(
-        base.named("recovery"), base.named("empty"), options.recovery_records, settings, profile=options.profile
+        base.named("recovery"), base.named("empty"), options.recovery_records, stream_settings, profile=options.profile
     )
     recovery_figure = figures.recovery_figure(recovery)
     echo("      " + _summary(recovery_figure))
