@@ -140,11 +140,6 @@ def serve(server: WSGIServer, endpoint: HealthEndpoint) -> WSGIServer:
     return server
 
 
-def start_endpoint(port: int, endpoint: HealthEndpoint, *, host: str = "0.0.0.0") -> WSGIServer:
-    """Serve `endpoint` on a daemon thread (port 0: any free port; `server_port` tells which)."""
-    return serve(_Server((host, port), _QuietHandler), endpoint)
-
-
 @asynccontextmanager
 async def serving(server: WSGIServer | None, readiness: Readiness) -> AsyncIterator[None]:
     """The endpoint on `server` (from `claim`; None serves nothing) while the block runs, its heartbeat beaten

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
-from openpool.health_endpoint import HealthEndpoint, LoopHeartbeat, Readiness, claim, serving, start_endpoint
+from openpool.health_endpoint import HealthEndpoint, LoopHeartbeat, Readiness, claim, serve, serving
 from openpool.ports import PortTaken
 from openpool.sandbox import free_port
 
@@ -47,7 +47,9 @@ def _json(port: int, path: str) -> tuple[int, Any]:
 def _endpoint(
     heartbeat: LoopHeartbeat, readiness: Readiness, registry: CollectorRegistry | None = None
 ) -> Iterator[int]:
-    server = start_endpoint(0, HealthEndpoint(heartbeat, readiness, registry=registry or CollectorRegistry()))
+    claimed = claim(free_port())
+    assert claimed is not None
+    server = serve(claimed, HealthEndpoint(heartbeat, readiness, registry=registry or CollectorRegistry()))
     try:
         yield server.server_port
     finally:
