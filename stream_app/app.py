@@ -58,7 +58,13 @@ def create_app(settings: Settings) -> StreamApp:
         datadir=str(settings.data_dir),
         topic_partitions=settings.events_partitions,
         topic_replication_factor=settings.topic_replication_factor,
-        table_standby_replicas=1,
+        # No standby replicas. A worker that had been standby for a table partition and then became its active
+        # owner lost an earnings entry in the fault loop (seed 1186970128, trial 71): its database's persisted
+        # offset covered changelog records its database did not hold, so Faust's recovery read nothing and the
+        # worker's next write of that key dropped the value (RELIABILITY.md). Without standbys the persisted
+        # offset only moves through active recovery, which finishes before the agents start, and through the
+        # owner's own writes; a new owner restores what it lacks before it processes anything.
+        table_standby_replicas=0,
         producer_acks=-1,
         # Faust's default of 0 sends nearly every record in its own request. A batch's checkpoint awaits its
         # outputs' acks once, so a few milliseconds of linger cost each batch, not each record.

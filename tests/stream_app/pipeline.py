@@ -6,17 +6,20 @@ pipeline's output with it checks the whole shell (bridge, topics, agents, tables
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import random
 import socket
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 from aiobotocore.session import get_session
 from pydantic import AliasChoices
 
@@ -128,6 +131,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def wait_ready(port: int, within: float = 90) -> None:
+    """Until the worker whose read API listens on `port` answers /readyz with 200."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                    if ready.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            assert time.monotonic() < deadline, f"the worker on port {port} was not ready within {within:.0f} s"
+            await asyncio.sleep(0.5)
 
 
 def _key(region: str, node_type: str, t0: datetime) -> str:

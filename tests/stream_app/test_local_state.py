@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from stream_app.local_state import CLEAN_SHUTDOWN_MARKER, discard_unless_clean, mark_clean
 from tests.pipeline_process import PipelineProcess, pipeline
-from tests.stream_app.pipeline import free_port
+from tests.stream_app.pipeline import free_port, wait_ready
 
 __all__ = ["pipeline"]
 
@@ -45,27 +42,13 @@ async def test_sigterm_leaves_the_marker_and_sigkill_does_not(pipeline: Pipeline
     port = free_port()
     env = {"OPENPOOL_WEB_PORT": str(port)}
     with pipeline.running("worker", log=pipeline.cwd / "worker.log", env=env) as worker:
-        await _ready(port)
+        await wait_ready(port)
     assert worker.returncode == 0, (pipeline.cwd / "worker.log").read_text()[-2000:]
     assert (tabledir / CLEAN_SHUTDOWN_MARKER).exists()
 
     with pipeline.running("worker", log=pipeline.cwd / "worker.log", env=env) as worker:
-        await _ready(port)
+        await wait_ready(port)
         assert not (tabledir / CLEAN_SHUTDOWN_MARKER).exists()
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     assert not (tabledir / CLEAN_SHUTDOWN_MARKER).exists()
-
-
-async def _ready(port: int, within: float = 90) -> None:
-    deadline = time.monotonic() + within
-    async with aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
-                    if ready.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            assert time.monotonic() < deadline, "the worker did not become ready"
-            await asyncio.sleep(0.5)
