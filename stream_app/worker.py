@@ -38,6 +38,7 @@ from stream_app.local_state import discard_unless_clean, mark_clean
 from stream_app.offset_order import REWIND_RETRY_SECONDS
 from stream_app.read_models import ReadModel
 from stream_app.readiness import readiness_conditions
+from stream_app.tables.changelog_restore import restore_tables
 from stream_app.web import register_views
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ def run(
         _serve_health(app, health)
     tabledir = Path(app.conf.tabledir)
     discard_unless_clean(tabledir)
+    _restore_tables(app, settings)
     worker = faust.Worker(app, loglevel="INFO", quiet=True, logging_config=json_logging_config())
     try:
         worker.execute_from_commandline()
@@ -228,6 +230,18 @@ def run(
         if end.code in (0, None) and app.crash_reason is None:
             mark_clean(tabledir)
         raise
+
+
+def _restore_tables(app: faust.App, settings: Settings) -> None:
+    """Fill the table databases from their changelogs in bulk before Faust starts, on the loop Faust runs on
+    next. A restore that fails leaves each database a prefix of its changelog with the matching offset, and
+    Faust's own (slower) recovery reads the rest."""
+    try:
+        asyncio.get_event_loop().run_until_complete(
+            restore_tables(app.tables.values(), settings.kafka_bootstrap_servers)
+        )
+    except Exception as error:  # Faust's recovery is the fallback for any failure here
+        log.warning("bulk table restore failed; Faust's recovery reads the changelogs", extra={"error": repr(error)})
 
 
 def _serve_health(app: faust.App, server: WSGIServer) -> None:

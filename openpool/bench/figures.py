@@ -140,10 +140,11 @@ def recovery_figure(run: RecoveryRun) -> Figure:
         method=(
             f"{run.records:,} records in the five table changelogs (copies of the records the stream benchmark "
             "wrote, each under a key of its own, in its original partition). `openpool worker` with an empty data "
-            "dir; records / seconds from Faust's `Restoring state from changelog topics` to `Worker ready` in its "
-            "log. Start to ready is given too, and the same worker's start to ready on an app with empty "
-            "changelogs (interpreter start, group join, assignment). Baseline: a consumer reading those records "
-            "without decoding them."
+            "dir; records / seconds of its restore, from its log: the bulk restore before Faust starts (the seconds "
+            "its `tables restored from their changelogs` line reports) plus Faust's first partition assignment to "
+            "`Worker ready`, leaving out the group join between them. Start to ready is given too, and the same "
+            "worker's start to ready on an app with empty changelogs (interpreter start, group join, assignment). "
+            "Baseline: a consumer reading those records without decoding them."
         ),
         details={
             "records": run.records,
