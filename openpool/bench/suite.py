@@ -54,6 +54,8 @@ class BenchOptions:
     stream_window_seconds: float = 60.0
     profile_seconds: float = 30.0
     recovery_records: int = 100_000
+    latency_load: float = figures.TARGET_LOAD
+    """The rate the first latency run offers; lower rates are tried if it is not sustained."""
     latency_seconds_at_target: float = 60.0
     latency_seconds: float = 30.0
     drain_seconds: float = 20.0
@@ -203,7 +205,7 @@ async def _profile_bridge(sandbox: Sandbox, dataset: GeneratedDataSet, echo: Ech
 async def _latency(
     base: Sandbox, options: BenchOptions, stream: StreamRate, notes: list[str], echo: Echo
 ) -> list[Figure]:
-    target = figures.TARGET_LOAD
+    target = options.latency_load
     echo(f"[4/5] end-to-end latency at {target:,.0f} events/s for {options.latency_seconds_at_target:.0f} s")
     at_target = await measure_latency(
         base.named("latency-target"), LoadPlan(target, options.latency_seconds_at_target, options.drain_seconds)
