@@ -17,6 +17,7 @@ still holds a prefix with its offset, and Faust's recovery reads the rest.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -52,11 +53,15 @@ class RestoredTables:
 
 @dataclass(slots=True)
 class _Partition:
-    db: Rdict
-    end: int
-    """The changelog's end offset when the restore began."""
+    path: Path
+    store: Any
+    """Faust's RocksDB store of the table: its options, so that Faust opens what is written here."""
+    db: Rdict | None
+    """Open while the restore runs, if the database existed or records were written to it."""
     applied: int | None
     """The last offset the database holds (Faust's persisted offset)."""
+    end: int = 0
+    """The changelog's end offset when the restore began."""
     batch: WriteBatch = field(default_factory=lambda: WriteBatch(raw_mode=True))
     pending: int = 0
 
@@ -70,10 +75,18 @@ class _Partition:
 
     def write(self) -> None:
         if self.pending:
+            if self.db is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = self.store.rocksdb_options.open(self.path)
             self.batch.put(OFFSET_KEY, str(self.applied).encode())
             self.db.write(self.batch)
             self.batch = WriteBatch(raw_mode=True)
             self.pending = 0
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
 
 async def restore_tables(tables: Iterable[TableT[Any, Any]], bootstrap_servers: str) -> RestoredTables:
@@ -87,12 +100,13 @@ async def restore_tables(tables: Iterable[TableT[Any, Any]], bootstrap_servers: 
         max_partition_fetch_bytes=PARTITION_FETCH_MAX_BYTES,
     )
     tables = list(tables)
-    numbers = await partitions_of(bootstrap_servers, [_changelog(table) for table in tables])
     partitions: dict[TopicPartition, _Partition] = {}
     records = 0
     complete = False
-    await consumer.start()
     try:
+        numbers, _ = await asyncio.gather(
+            partitions_of(bootstrap_servers, [_changelog(table) for table in tables]), consumer.start()
+        )
         for table in tables:
             partitions.update(_open_partitions(table, numbers.get(_changelog(table), [])))
         due = await _due(consumer, partitions)
@@ -112,7 +126,7 @@ async def restore_tables(tables: Iterable[TableT[Any, Any]], bootstrap_servers: 
             partition.write()
     finally:
         for partition in partitions.values():
-            partition.db.close()
+            partition.close()
         await consumer.stop()
     restored = RestoredTables(records, len(due), time.monotonic() - began, complete)
     log.info(
@@ -132,14 +146,16 @@ def _changelog(table: TableT[Any, Any]) -> str:
 
 
 def _open_partitions(table: TableT[Any, Any], partitions: list[int]) -> dict[TopicPartition, _Partition]:
-    store: Any = table.data  # Faust's RocksDB store: its paths and options, so Faust opens what we wrote
+    """Each partition's database as it is; one that does not exist yet is created only if it gets records."""
+    store: Any = table.data  # Faust's RocksDB store: its paths and options
     opened = {}
     for number in partitions:
         path = Path(store.partition_path(number))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = store.rocksdb_options.open(path)
-        held = db.get(OFFSET_KEY)
-        opened[TopicPartition(_changelog(table), number)] = _Partition(db, 0, None if held is None else int(held))
+        db = store.rocksdb_options.open(path) if path.exists() else None
+        held = None if db is None else db.get(OFFSET_KEY)
+        opened[TopicPartition(_changelog(table), number)] = _Partition(
+            path, store, db, None if held is None else int(held)
+        )
     return opened
 
 

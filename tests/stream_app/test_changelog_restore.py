@@ -67,7 +67,8 @@ async def test_each_partition_database_holds_the_changelogs_last_values_and_the_
     assert (first.records, first.partitions, first.complete) == (5, 2, True)
     assert _database(earnings, 1) == {b"0xa": b"3", OFFSET_KEY: b"3"}
     assert _database(earnings, 0) == {b"0xc": b"4", OFFSET_KEY: b"0"}
-    assert all(not _database(earnings, n) for n in range(2, settings.worker_partitions))
+    # A partition with an empty changelog gets no database of its own until Faust opens it.
+    assert not any(Path(earnings.data.partition_path(n)).exists() for n in range(2, settings.worker_partitions))
 
     await _send(settings, "earnings", [(1, b"0xb", b"5")])
     second = await restore_tables(stream_app.app.tables.values(), kafka_bootstrap)
