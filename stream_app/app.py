@@ -12,7 +12,6 @@ from openpool.settings import Settings
 from openpool.topics import STAGE_ONE_TABLES, STAGE_TWO_TABLES
 from stream_app.consumer import StreamFaustApp
 from stream_app.lag import LagTracker
-from stream_app.partitioner import KeyHashPartitioner
 from stream_app.record_order import RecordOrder
 
 
@@ -71,7 +70,6 @@ def create_app(settings: Settings) -> StreamApp:
         # outputs' acks once, so a few milliseconds of linger cost each batch, not each record.
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
-        producer_partitioner=KeyHashPartitioner(),
         # Records buffered per partition for the agents: several of their batches (stream_app.checkpoint).
         stream_buffer_maxsize=16_384,
         consumer_auto_offset_reset="earliest",

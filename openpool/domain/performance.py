@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
 from openpool.domain.jobs import NS_PER_MS, AttributedJob
-from openpool.domain.quantile_sketch import Distribution, QuantileSketch, SketchState, copy_state
+from openpool.domain.quantile_sketch import Distribution, QuantileSketch, SketchState
 
 NS_PER_SECOND = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -94,27 +94,17 @@ class JobPerformance:
         }
 
     def add(self, state: JobStats, job: AttributedJob) -> JobStats:
-        updated = copy_stats(state)
-        self.add_into(updated, job)
-        return updated
-
-    def add_into(self, state: JobStats, job: AttributedJob) -> None:
-        """The job in `state` itself, for a state its caller owns; a job that raises changes nothing."""
         sample = job_sample(job)
-        samples = (
-            ("real_time_ratio", sample.real_time_ratio),
-            ("response_time_seconds", sample.response_time_seconds),
-            ("compute_units_per_second", sample.compute_units_per_second),
-        )
-        for _, value in samples:
-            if value is not None:
-                self.sketch.checked(value)
-        state["job_count"] += 1
-        state["total_compute_units"] += job.compute_units
-        state["total_fees"] += job.fees_wei
-        for name, value in samples:
-            if value is not None:
-                self.sketch.add_into(state[name], value)  # type: ignore[literal-required]
+        return {
+            "job_count": state["job_count"] + 1,
+            "total_compute_units": state["total_compute_units"] + job.compute_units,
+            "total_fees": state["total_fees"] + job.fees_wei,
+            "real_time_ratio": self._sampled(state["real_time_ratio"], sample.real_time_ratio),
+            "response_time_seconds": self._sampled(state["response_time_seconds"], sample.response_time_seconds),
+            "compute_units_per_second": self._sampled(
+                state["compute_units_per_second"], sample.compute_units_per_second
+            ),
+        }
 
     def merge(self, left: JobStats, right: JobStats) -> JobStats:
         return {
@@ -137,6 +127,9 @@ class JobPerformance:
             response_time_seconds=self.sketch.result(state["response_time_seconds"]),
             compute_units_per_second=self.sketch.result(state["compute_units_per_second"]),
         )
+
+    def _sampled(self, state: SketchState, value: float | None) -> SketchState:
+        return state if value is None else self.sketch.add(state, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,16 +218,6 @@ class RollingPerformance:
             if end - window_seconds < int(bucket) + size and int(bucket) <= end:
                 merged = self.aggregate.merge(merged, stats)
         return self.aggregate.result(merged)
-
-
-def copy_stats(stats: JobStats) -> JobStats:
-    """A copy that shares nothing mutable with `stats`."""
-    return {
-        **stats,
-        "real_time_ratio": copy_state(stats["real_time_ratio"]),
-        "response_time_seconds": copy_state(stats["response_time_seconds"]),
-        "compute_units_per_second": copy_state(stats["compute_units_per_second"]),
-    }
 
 
 def _epoch_seconds(moment: datetime) -> int:

@@ -61,33 +61,21 @@ class QuantileSketch:
 
     def add(self, state: SketchState, value: float) -> SketchState:
         """A new state with one more sample; `state` is left as it was."""
-        updated = copy_state(state)
-        self.add_into(updated, value)
-        return updated
-
-    def add_into(self, state: SketchState, value: float) -> None:
-        """One more sample, in `state` itself: for a state its caller owns (stage 2 copies a bucket once per
-        batch, not once per job; copying the bucket counts per sample was a fifth of stage 2)."""
-        nanos = self.checked(value)
-        if value > 0:
-            index = str(math.ceil(math.log(value) / self._log_gamma))
-            buckets = state["buckets"]
-            buckets[index] = buckets.get(index, 0) + 1
-        else:
-            state["zeros"] += 1
-        state["count"] += 1
-        state["sum_nanos"] += round(nanos)
-        low, high = state["min"], state["max"]
-        state["min"] = value if low is None else min(low, value)
-        state["max"] = value if high is None else max(high, value)
-
-    @staticmethod
-    def checked(value: float) -> float:
-        """`value` in the sum's nano-units; raises for what no sketch may hold, before anything is changed."""
         nanos = value * _SUM_UNITS_PER_ONE
         if not (value >= 0 and math.isfinite(nanos)):
             raise ValueError(f"a sample must be a finite non-negative number, got {value}")
-        return nanos
+        buckets = dict(state["buckets"])
+        if value > 0:
+            index = str(math.ceil(math.log(value) / self._log_gamma))
+            buckets[index] = buckets.get(index, 0) + 1
+        return {
+            "count": state["count"] + 1,
+            "zeros": state["zeros"] + (value == 0),
+            "sum_nanos": state["sum_nanos"] + round(nanos),
+            "min": value if state["min"] is None else min(state["min"], value),
+            "max": value if state["max"] is None else max(state["max"], value),
+            "buckets": buckets,
+        }
 
     def merge(self, left: SketchState, right: SketchState) -> SketchState:
         buckets = dict(left["buckets"])
@@ -144,11 +132,6 @@ class QuantileSketch:
                 estimate = 2 * gamma ** int(index) / (gamma + 1)
                 return min(max(estimate, smallest), largest)
         raise ValueError("sketch state counts do not add up")
-
-
-def copy_state(state: SketchState) -> SketchState:
-    """A copy that shares nothing mutable with `state`."""
-    return {**state, "buckets": dict(state["buckets"])}
 
 
 def _least(left: float | None, right: float | None) -> float | None:

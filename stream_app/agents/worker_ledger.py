@@ -28,7 +28,7 @@ from openpool.dead_letters import DeadLetter, DeadLetterWriter
 from openpool.domain.commission import CommissionRate
 from openpool.domain.delivery import AppliedOrigins, is_applied, mark_applied
 from openpool.domain.jobs import AttributedJob
-from openpool.domain.performance import JobStats, RollingPerformance, copy_stats
+from openpool.domain.performance import JobStats, RollingPerformance
 from stream_app.agents.partition_events import Send
 from stream_app.app import StreamApp
 from stream_app.checkpoint import Checkpointer
@@ -113,9 +113,6 @@ class WorkerLedger:
             stream_app.performance, WorkloadIndex.from_json, _encode
         )
         self._earnings_models: dict[str, WorkerEarnings] = {}
-        self._owned: set[str] = set()
-        """Performance buckets whose stats this batch now_owned: its later jobs add to them in place. Emptied at
-        every checkpoint and abandon, since the table's clean values share the stats from then on."""
         self.bucket_models: dict[str, ReadModel | None] = {}
         """Performance buckets to publish (None: deleted), coalesced over a second: a bucket's sketches are
         kilobytes, too much to publish per batch. Each bucket record keeps its read model, so the periodic
@@ -142,11 +139,7 @@ class WorkerLedger:
 
     def _performance_writes(self, forwarded: ForwardedJob) -> list[tuple[str, Any, Any]]:
         """(key, new row, None or _UNCHANGED; read model to publish, None or _UNCHANGED) for the job's
-        workload; None deletes a bucket and its read model.
-
-        A bucket's stats are now_owned at the batch's first job for it and added to in place by the batch's later
-        jobs (`_owned`). A job that raises must change nothing: every read comes first, and the stats the batch
-        owns, which cannot be taken back, are added to last, once everything that can fail has not."""
+        workload; None deletes a bucket and its read model."""
         job = forwarded.job
         workload = workload_key(job)
         index = cast(WorkloadIndex | None, self._performance.get(workload, WorkloadIndex.from_json))
@@ -156,45 +149,31 @@ class WorkerLedger:
             return []
         latest = max(index.latest, job.dt)
         latest_text = latest.isoformat()
-        rebuilt: dict[str, tuple[int, ...]] | None = None
+        buckets: dict[str, tuple[int, ...]] = dict(index.buckets)
         writes: list[tuple[str, Any, Any]] = []
-        joined: list[tuple[str, ReadModel, PerformanceBucket | None]] = []
-        for window, placement in self._rolling.placement(index.buckets, job).items():
-            known = index.buckets.get(window)
-            start = placement.start
-            if known is None or placement.expired or (start is not None and start not in known):
-                rebuilt = dict(index.buckets) if rebuilt is None else rebuilt
-                kept = [known_start for known_start in known or () if known_start not in placement.expired]
-                if start is not None and start not in kept:
-                    kept.append(start)
-                rebuilt[window] = tuple(sorted(kept))
-                writes.extend((bucket_key(workload, window, gone), None, None) for gone in placement.expired)
-            if start is not None:
-                key = bucket_key(workload, window, start)
+        for window, placement in self._rolling.placement(buckets, job).items():
+            kept = [start for start in buckets.get(window, ()) if start not in placement.expired]
+            writes.extend((bucket_key(workload, window, start), None, None) for start in placement.expired)
+            if placement.start is not None:
+                key = bucket_key(workload, window, placement.start)
                 # Each bucket guards itself: a crash may persist it without the index, or the reverse.
                 bucket = cast(PerformanceBucket | None, self._performance.get(key, PerformanceBucket.from_json))
-                joined.append((key, _read_model(job, window, start, latest_text), bucket))
-        aggregate = self._rolling.aggregate
-        now_owned: list[str] = []
-        for key, model, bucket in sorted(joined, key=lambda one: one[0] in self._owned):
-            changed: Any = _UNCHANGED
-            if bucket is None or not is_applied(bucket.applied, job.partition_key, forwarded.origin):
                 if bucket is None:
-                    stats, applied = aggregate.initialize(), AppliedOrigins()
-                else:
-                    owned = key in self._owned
-                    stats, applied = (bucket.stats if owned else copy_stats(bucket.stats)), bucket.applied
-                aggregate.add_into(stats, job)
-                now_owned.append(key)
-                bucket = changed = PerformanceBucket(
-                    stats, mark_applied(applied, job.partition_key, forwarded.origin), model
-                )
-            writes.append((key, changed, {**model, "stats": bucket.stats}))
-        self._owned.update(now_owned)
+                    bucket = PerformanceBucket(self._rolling.aggregate.initialize(), AppliedOrigins(), None)
+                model = _read_model(job, window, placement.start, latest_text)
+                changed: Any = _UNCHANGED
+                if not is_applied(bucket.applied, job.partition_key, forwarded.origin):
+                    bucket = changed = PerformanceBucket(
+                        self._rolling.aggregate.add(bucket.stats, job),
+                        mark_applied(bucket.applied, job.partition_key, forwarded.origin),
+                        model,
+                    )
+                writes.append((key, changed, {**model, "stats": bucket.stats}))
+                if placement.start not in kept:
+                    kept.append(placement.start)
+            buckets[window] = tuple(sorted(kept))
         applied = mark_applied(index.applied, job.partition_key, forwarded.origin)
-        writes.append(
-            (workload, WorkloadIndex(index.buckets if rebuilt is None else rebuilt, applied, latest), _UNCHANGED)
-        )
+        writes.append((workload, WorkloadIndex(buckets, applied, latest), _UNCHANGED))
         return writes
 
     def needs_checkpoint(self) -> bool:
@@ -218,13 +197,11 @@ class WorkerLedger:
         for table in self._tables():
             table.checkpointed()
         self._earnings_models.clear()
-        self._owned.clear()
 
     def abandon(self) -> None:
         for table in self._tables():
             table.abandon()
         self._earnings_models.clear()
-        self._owned.clear()
 
     def forget_clean(self) -> None:
         for table in self._tables():

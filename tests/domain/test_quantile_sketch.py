@@ -130,14 +130,3 @@ def test_the_state_holds_one_count_per_occupied_bucket_not_one_per_sample() -> N
     state = sketch_of([0.8 + (index % 50) / 1000 for index in range(10_000)])
     assert state["count"] == 10_000
     assert len(state["buckets"]) <= 4
-
-
-def test_adding_in_place_gives_what_adding_gives_and_a_refused_sample_changes_nothing() -> None:
-    state = sketch_of([1.0, 0.0])
-    expected = SKETCH.add(SKETCH.add(state, 3.5), 0.0)
-    SKETCH.add_into(state, 3.5)
-    SKETCH.add_into(state, 0.0)
-    assert state == expected
-    with pytest.raises(ValueError, match="finite non-negative"):
-        SKETCH.add_into(state, math.inf)
-    assert state == expected
