@@ -8,6 +8,7 @@ reads, a payout round has run (when OPENPOOL_PAYOUTS_ENABLED) and the exports ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -218,11 +219,10 @@ def run(
             log.info("idle: every record processed and exports written; stopping")
             os.kill(os.getpid(), signal.SIGTERM)
 
-    if health is not None:
-        _serve_health(app, health)
+    heartbeat = _serve_health(app, health) if health is not None else None
     tabledir = Path(app.conf.tabledir)
     discard_unless_clean(tabledir)
-    _restore_tables(app, settings)
+    restore_before_start(app, settings, heartbeat)
     worker = faust.Worker(app, loglevel="INFO", quiet=True, logging_config=json_logging_config())
     try:
         worker.execute_from_commandline()
@@ -232,19 +232,29 @@ def run(
         raise
 
 
-def _restore_tables(app: faust.App, settings: Settings) -> None:
+def restore_before_start(app: faust.App, settings: Settings, heartbeat: LoopHeartbeat | None) -> None:
     """Fill the table databases from their changelogs in bulk before Faust starts, on the loop Faust runs on
     next. A restore that fails leaves each database a prefix of its changelog with the matching offset, and
-    Faust's own (slower) recovery reads the rest."""
+    Faust's own (slower) recovery reads the rest. The loop beats the heartbeat meanwhile: /healthz answers
+    during a long restore, as it does during Faust's, and the startup probe does not restart the pod."""
+
+    async def restore() -> None:
+        beating = asyncio.create_task(heartbeat.run()) if heartbeat is not None else None
+        try:
+            await restore_tables(app.tables.values(), settings.kafka_bootstrap_servers)
+        finally:
+            if beating is not None:
+                beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
+
     try:
-        asyncio.get_event_loop().run_until_complete(
-            restore_tables(app.tables.values(), settings.kafka_bootstrap_servers)
-        )
+        asyncio.get_event_loop().run_until_complete(restore())
     except Exception as error:  # Faust's recovery is the fallback for any failure here
         log.warning("bulk table restore failed; Faust's recovery reads the changelogs", extra={"error": repr(error)})
 
 
-def _serve_health(app: faust.App, server: WSGIServer) -> None:
+def _serve_health(app: faust.App, server: WSGIServer) -> LoopHeartbeat:
     """/metrics, /healthz and /readyz on the metrics port's socket, answered from a thread: the loop beats the
     heartbeat and copies its readiness (partitions assigned, tables recovered) there every second."""
     heartbeat = LoopHeartbeat()
@@ -256,3 +266,4 @@ def _serve_health(app: faust.App, server: WSGIServer) -> None:
         readiness.update(readiness_conditions(app))
 
     health_endpoint.serve(server, HealthEndpoint(heartbeat, lambda: dict(readiness)))
+    return heartbeat

@@ -4,6 +4,7 @@ of the last record read), a second run reads only what arrived since, and Faust'
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 
+from openpool.health_endpoint import LoopHeartbeat
 from openpool.settings import Settings, load_settings
 from openpool.topics import changelog_topic, ensure_topics, owned_topics
 from stream_app.tables.changelog_restore import OFFSET_KEY, restore_tables
-from stream_app.worker import build
+from stream_app.worker import build, restore_before_start
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +94,24 @@ async def test_faust_reads_the_restored_values_and_starts_its_recovery_after_the
     assert store.persisted_offset(TP(table.changelog_topic.get_topic_name(), 2)) == 2
     assert store._db_for_partition(2).get(b"0xd") == b"online"
     assert store._db_for_partition(2).get(b"0xe") is None
+
+
+def test_the_worker_beats_its_heartbeat_while_it_restores_the_tables(
+    tmp_path: Path, kafka_bootstrap: str, name_prefix: str
+) -> None:
+    """/healthz answers from this heartbeat; without beats a long restore would be taken for a hung process."""
+    settings = _settings(tmp_path, kafka_bootstrap, name_prefix)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(ensure_topics(settings, owned_topics(settings)))
+        stream_app, _ = build(settings)
+        heartbeat = LoopHeartbeat()
+
+        restore_before_start(stream_app.app, settings, heartbeat)
+
+        assert heartbeat.age_seconds() is not None
+        assert not [task for task in asyncio.all_tasks(loop) if not task.done()]  # the beating stopped with it
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
