@@ -1,9 +1,10 @@
 """`make bench` from end to end on a tiny data set: every step runs and results.json and BENCHMARKS.md are written.
 
 The figures of a run this small mean nothing. What is checked is the plumbing between the steps (the sandboxes,
-the changelogs the recovery step copies from the stream step, the profilers' folders), which broke twice
-without anyone noticing until a full run: once in the cProfile fallback, once when the recovery step looked
-for changelogs in a sandbox that had none.
+the changelogs the recovery step copies from the stream step, the log lines the steps time), which broke
+without anyone noticing until a full run: when the recovery step looked for changelogs in a sandbox that had
+none, and when it waited for a line Faust does not write once the bulk restore has read everything. The
+profilers are left out to keep `make test` short; tests/bench/test_profiling.py runs them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from openpool.bench.markdown import render_markdown
 from openpool.bench.suite import BenchOptions, run_suite
 from openpool.stack.endpoints import StackEndpoints
 
-pytestmark = pytest.mark.integration
+# Five real steps, about 90 s: `make test-all`, so that `make test` stays within its 15 minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TINY = BenchOptions(
     minutes=0.2,
@@ -31,9 +33,11 @@ TINY = BenchOptions(
     latency_load=40.0,
     latency_seconds_at_target=4.0,
     latency_seconds=4.0,
+    lower_latency_shares=(),  # a tiny load that is not sustained is not tried again lower
     drain_seconds=15.0,
     payouts=2,
     seed=5,
+    profile=False,
 )
 
 FIGURES = (
@@ -56,7 +60,8 @@ async def test_every_step_of_the_benchmark_runs_and_is_written_out(
     run = await run_suite(replace(TINY, root=tmp_path), echoed.append)
 
     keys = [figure.key for figure in run.figures]
-    assert keys[: len(FIGURES)] == list(FIGURES), keys
+    assert [key for key in keys if key in FIGURES] == list(FIGURES), keys
+    assert set(keys) <= {*FIGURES, "end_to_end_latency_p99_sustainable"}, keys
     by_key = {figure.key: figure for figure in run.figures}
     for key in ("stream_app_throughput", "bridge_throughput", "table_recovery", "payouts_per_minute"):
         figure = by_key[key]
