@@ -164,7 +164,7 @@ TABLE_RECOVERY_IN_PROGRESS = Gauge(
 )
 TABLE_KEYS = Gauge(
     "openpool_table_keys",
-    "Keys held locally per table (active and standby partitions).",
+    "Keys per table in the table partitions this worker owns.",
     ["table"],
 )
 BUILD_INFO = Gauge(

@@ -34,7 +34,7 @@ WEB_BIND = "0.0.0.0"
 """The address of the read API (Faust's web server) on OPENPOOL_WEB_PORT."""
 
 MIB = 1024 * 1024
-# Faust's RocksDB defaults hold per database — one per table and partition, active and standby: three 64 MiB
+# Faust's RocksDB defaults hold per database — one per table and partition: three 64 MiB
 # write buffers and a 2 GiB block cache. A worker with 5 tables over 8 partitions could grow to gigabytes,
 # and even 4 MiB buffers fill slowly across 40 databases, which reads as a leak for hours. Our values are
 # small (a few KB per key): at most 4 MiB per database serves them (docs/resources.md).
