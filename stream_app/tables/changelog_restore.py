@@ -122,8 +122,6 @@ async def restore_tables(tables: Iterable[TableT[Any, Any]], bootstrap_servers: 
             for tp, start in due.items():
                 consumer.seek(tp, start)
         records, complete = await _read(consumer, partitions, set(due))
-        for partition in partitions.values():
-            partition.write()
     finally:
         for partition in partitions.values():
             partition.close()
@@ -163,8 +161,9 @@ async def _due(consumer: AIOKafkaConsumer, partitions: dict[TopicPartition, _Par
     """The partitions with records past what their database holds, and the offset to read each from."""
     if not partitions:
         return {}
-    ends = await consumer.end_offsets(list(partitions))
-    beginnings = await consumer.beginning_offsets(list(partitions))
+    ends, beginnings = await asyncio.gather(
+        consumer.end_offsets(list(partitions)), consumer.beginning_offsets(list(partitions))
+    )
     due = {}
     for tp, partition in partitions.items():
         partition.end = ends[tp]
@@ -192,7 +191,6 @@ async def _read(
         for tp in list(due):
             # Offsets of a compacted log have gaps: the position, not the last record, says it is read to the end.
             if await consumer.position(tp) >= partitions[tp].end:
-                partitions[tp].write()
                 consumer.pause(tp)
                 due.discard(tp)
         if due and time.monotonic() - last_record > STALL_SECONDS:

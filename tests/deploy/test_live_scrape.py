@@ -23,7 +23,7 @@ from tests.deploy.conftest import DeployTools
 from tests.deploy.monitoring_files import BROKER_LAG_RULES, RULES, dashboard_names, recorded, rule_metric_names
 from tests.deploy.prometheus_server import PrometheusServer, prometheus_server
 from tests.pipeline_process import PipelineProcess
-from tests.stream_app.pipeline import free_port, pipeline_env, pool_files, upload
+from tests.stream_app.pipeline import free_port, pipeline_env, pool_files, upload, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -79,12 +79,12 @@ async def test_prometheus_sees_lag_move_and_every_metric_the_dashboard_and_alert
             # The whole backlog is in Kafka before the worker starts, so the worker lags behind it for a while
             # however fast it is, and its lag gauges must go from thousands of records to 0.
             running.enter_context(_process(processes, "bridge", ports["bridge"], tmp_path, S3_ENDPOINT=s3))
-            await _ready(http, ports["bridge"], within=WITHIN_SECONDS)
+            await wait_ready(ports["bridge"], within=WITHIN_SECONDS)
             await _published(http, ports["bridge"], len(files) - 1, within=WITHIN_SECONDS)  # all but the failing one
             running.enter_context(_process(processes, "worker", ports["worker"], tmp_path))
-            await _ready(http, ports["worker"], within=WITHIN_SECONDS)
-            await _ready(http, int(env["OPENPOOL_WEB_PORT"]), within=10)  # the read API's, on Faust's web server
-            await _ready(http, ports["payer"], within=WITHIN_SECONDS)
+            await wait_ready(ports["worker"], within=WITHIN_SECONDS)
+            await wait_ready(int(env["OPENPOOL_WEB_PORT"]), within=10)  # the read API's, on Faust's web server
+            await wait_ready(ports["payer"], within=WITHIN_SECONDS)
             missing = await _until_seen(http, prometheus)
             for job, port in ports.items():
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as health:
@@ -98,21 +98,6 @@ def _process(processes: PipelineProcess, job: str, port: int, folder: Path, **en
     args = {"worker": ("worker",), "bridge": ("bridge",), "payer": ("payments", "run")}[job]
     with processes.running(*args, log=folder / f"{job}.log", env={"OPENPOOL_METRICS_PORT": str(port), **env}):
         yield
-
-
-async def _ready(http: aiohttp.ClientSession, port: int, within: float) -> None:
-    deadline = time.monotonic() + within
-    answer = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                if response.status == 200:
-                    return
-                answer = f"{response.status} {await response.text()}"
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"port {port} not ready within {within:.0f} s: {answer}")
 
 
 async def _published(http: aiohttp.ClientSession, port: int, files: int, within: float) -> None:

@@ -134,18 +134,20 @@ def free_port() -> int:
 
 
 async def wait_ready(port: int, within: float = 90) -> None:
-    """Until the worker whose read API listens on `port` answers /readyz with 200."""
+    """Until the process whose /readyz listens on `port` answers 200; fails with its last answer."""
     deadline = time.monotonic() + within
+    answer = "no answer"
     async with aiohttp.ClientSession() as http:
-        while True:
+        while time.monotonic() < deadline:
             try:
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
                     if ready.status == 200:
                         return
+                    answer = f"{ready.status} {await ready.text()}"
             except aiohttp.ClientError:
                 pass
-            assert time.monotonic() < deadline, f"the worker on port {port} was not ready within {within:.0f} s"
             await asyncio.sleep(0.5)
+    raise AssertionError(f"port {port} not ready within {within:.0f} s: {answer}")
 
 
 def _key(region: str, node_type: str, t0: datetime) -> str:

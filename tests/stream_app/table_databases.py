@@ -25,7 +25,7 @@ async def prefix_mismatches(settings: Settings) -> list[str]:
             path = Path(table.data.partition_path(partition))  # type: ignore[attr-defined]
             if not path.exists():
                 continue
-            held = _items(table, path)
+            held = database_items(table, partition)
             offset = held.pop(OFFSET_KEY, None)
             expected: dict[bytes, bytes] = {}
             for record in records:
@@ -43,8 +43,9 @@ async def prefix_mismatches(settings: Settings) -> list[str]:
     return mismatches
 
 
-def _items(table: Any, path: Path) -> dict[bytes, bytes]:
-    db = table.data.rocksdb_options.open(path)
+def database_items(table: Any, partition: int) -> dict[bytes, bytes]:
+    """Every key and value in a table partition's database, opened as Faust opens it (the worker stopped)."""
+    db = table.data.rocksdb_options.open(Path(table.data.partition_path(partition)))
     try:
         return dict(db.items())
     finally:

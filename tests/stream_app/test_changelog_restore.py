@@ -17,6 +17,7 @@ from openpool.settings import Settings, load_settings
 from openpool.topics import changelog_topic, ensure_topics, owned_topics
 from stream_app.tables.changelog_restore import OFFSET_KEY, restore_tables
 from stream_app.worker import build, restore_before_start
+from tests.stream_app.table_databases import database_items
 
 pytestmark = pytest.mark.integration
 
@@ -43,14 +44,6 @@ async def _send(settings: Settings, table: str, records: list[tuple[int, bytes, 
         await producer.stop()
 
 
-def _database(table: Any, partition: int) -> dict[bytes, bytes]:
-    db = table.data.rocksdb_options.open(Path(table.data.partition_path(partition)))
-    try:
-        return dict(db.items())
-    finally:
-        db.close()
-
-
 async def test_each_partition_database_holds_the_changelogs_last_values_and_the_offset_read(
     tmp_path: Path, kafka_bootstrap: str, name_prefix: str
 ) -> None:
@@ -67,8 +60,8 @@ async def test_each_partition_database_holds_the_changelogs_last_values_and_the_
     first = await restore_tables(stream_app.app.tables.values(), kafka_bootstrap)
 
     assert (first.records, first.partitions, first.complete) == (5, 2, True)
-    assert _database(earnings, 1) == {b"0xa": b"3", OFFSET_KEY: b"3"}
-    assert _database(earnings, 0) == {b"0xc": b"4", OFFSET_KEY: b"0"}
+    assert database_items(earnings, 1) == {b"0xa": b"3", OFFSET_KEY: b"3"}
+    assert database_items(earnings, 0) == {b"0xc": b"4", OFFSET_KEY: b"0"}
     # A partition with an empty changelog gets no database of its own until Faust opens it.
     assert not any(Path(earnings.data.partition_path(n)).exists() for n in range(2, settings.worker_partitions))
 
@@ -76,7 +69,7 @@ async def test_each_partition_database_holds_the_changelogs_last_values_and_the_
     second = await restore_tables(stream_app.app.tables.values(), kafka_bootstrap)
 
     assert (second.records, second.partitions) == (1, 1)  # only what arrived since the first run
-    assert _database(earnings, 1) == {b"0xa": b"3", b"0xb": b"5", OFFSET_KEY: b"4"}
+    assert database_items(earnings, 1) == {b"0xa": b"3", b"0xb": b"5", OFFSET_KEY: b"4"}
 
 
 async def test_faust_reads_the_restored_values_and_starts_its_recovery_after_them(
